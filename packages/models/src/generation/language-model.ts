@@ -45,6 +45,11 @@ export class LanguageModel {
     return this.model.config;
   }
 
+  /** Builds the prefill and decode sessions now instead of on first use (keeps timings honest). */
+  async prepare(): Promise<void> {
+    await Promise.all([this.session("prefill"), this.session("decode")]);
+  }
+
   /** An empty cache with no tokens. */
   emptyCache(): KvCache {
     const { numLayers, numKvHeads, headDim } = this.config;

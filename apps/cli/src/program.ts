@@ -1,0 +1,43 @@
+/**
+ * Command definitions of `lcc`. Each command lives in `commands/`; this file wires them
+ * together and turns errors into messages and exit codes.
+ */
+
+import { LccError } from "@lcc/tensor";
+import { Command, CommanderError } from "commander";
+import { registerGenerate } from "./commands/generate.js";
+import { registerModels } from "./commands/models.js";
+import { UsageError } from "./options.js";
+import { VERSION } from "./version.js";
+
+export function createProgram(): Command {
+  const program = new Command("lcc")
+    .description("Compile long LLM contexts into small, portable memories, and run models that read them.")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerGenerate(program);
+  registerModels(program);
+  return program;
+}
+
+/** Runs `program` and returns the process exit code: 0 success, 1 failure, 2 usage error. */
+export async function runProgram(program: Command, argv: readonly string[]): Promise<number> {
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`lcc: ${error.message}\n(run with --help for usage)\n`);
+      return 2;
+    }
+    if (LccError.isInstance(error)) {
+      process.stderr.write(`lcc: ${error.name}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

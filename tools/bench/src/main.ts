@@ -1,0 +1,17 @@
+/**
+ * `pnpm bench`: runs every benchmark and prints Markdown for docs/benchmarks.md.
+ * Models are read from $LCC_MODELS (for example ../shared/models).
+ */
+
+import { runForwardBenchmark } from "./foundation.js";
+import { describeMachine } from "./machine.js";
+
+const sections: [string, () => Promise<string>][] = [["Forward pass (prefill and decode)", runForwardBenchmark]];
+
+const only = process.argv[2];
+process.stdout.write(`Machine: ${describeMachine()}\nDate: ${new Date().toISOString()}\n\n`);
+for (const [title, run] of sections) {
+  if (only !== undefined && !title.toLowerCase().includes(only.toLowerCase())) continue;
+  process.stderr.write(`running: ${title}\n`);
+  process.stdout.write(`## ${title}\n\n${await run()}\n\n`);
+}
