@@ -124,7 +124,7 @@ export class LanguageModel {
       });
     }
     const total = (cache?.positions.length ?? 0) + ids.length;
-    const maxPosition = Math.max(...positions);
+    const maxPosition = positions.reduce((a, b) => Math.max(a, b), -1);
     if (total > maxPositions || maxPosition >= maxPositions) {
       throw new ContextLengthError(
         `the sequence needs ${total} tokens (last position ${maxPosition}) but ${this.config.name}'s context window is ${maxPositions} tokens; shorten the prompt, lower --max-tokens or use a model with a longer window`,
@@ -140,13 +140,20 @@ export class LanguageModel {
         buildInferenceGraph(this.model, { mode: kind === "decode" ? "decode" : "prefill", logits: kind === "prefill-all" ? "all" : "last" }),
         this.sessionOptions,
       );
-    if (kind === "prefill") return (this.prefillSession ??= create());
-    if (kind === "decode") return (this.decodeSession ??= create());
-    return (this.allLogitsSession ??= create());
+    if (kind === "prefill") {
+      this.prefillSession ??= create();
+      return this.prefillSession;
+    }
+    if (kind === "decode") {
+      this.decodeSession ??= create();
+      return this.decodeSession;
+    }
+    this.allLogitsSession ??= create();
+    return this.allLogitsSession;
   }
 }
 
 function defaultPositions(cache: KvCache | null, count: number): number[] {
-  const start = cache === null || cache.positions.length === 0 ? 0 : Math.max(...cache.positions) + 1;
+  const start = cache === null ? 0 : cache.positions.reduce((a, b) => Math.max(a, b), -1) + 1;
   return Array.from({ length: count }, (_, i) => start + i);
 }

@@ -52,7 +52,9 @@ export function buildInferenceGraph(model: LoadedModel, options: InferenceGraphO
   const forward = llamaForward(parameters, { embeddings: embedTokens(parameters, ids), positions, past });
   const hidden = options.logits === "all" ? forward.hidden : ops.slice(forward.hidden, [-1], [Number.MAX_SAFE_INTEGER], [1]); // [B, T|1, D]
   graph.output(llamaLogits(parameters, hidden), IO.logits); // [B, T|1, V]
-  forward.keys.forEach((k, l) => graph.output(k, IO.presentKey(l)));
-  forward.values.forEach((v, l) => graph.output(v, IO.presentValue(l)));
+  for (let l = 0; l < config.numLayers; l++) {
+    graph.output(forward.keys[l] as Value, IO.presentKey(l)); // [B, Hkv, S, Dh]
+    graph.output(forward.values[l] as Value, IO.presentValue(l)); // [B, Hkv, S, Dh]
+  }
   return graph;
 }
