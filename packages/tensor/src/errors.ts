@@ -39,3 +39,6 @@ export class SessionInputError extends LccError {}
 
 /** A file could not be read or has an invalid layout. */
 export class FileFormatError extends LccError {}
+
+/** Reverse-mode differentiation reached an operator that has no vector-Jacobian rule. */
+export class MissingGradientError extends GraphError {}

@@ -12,3 +12,4 @@ export * as ops from "./ops/index.js";
 export { serializeModel, decodeModel, type SerializeOptions, type SerializedModel } from "./onnx/serialize.js";
 export { IR_VERSION, OPSET_VERSION } from "./onnx/proto.js";
 export * from "./runtime/session.js";
+export { grad, addGradientOutputs, type GradOptions, type GradientOutputs } from "./grad.js";

@@ -31,10 +31,10 @@ export interface ForwardRequest {
   readonly cache?: KvCache | null;
 }
 
+type SessionKind = "prefill-last" | "prefill-all" | "decode-last" | "decode-all";
+
 export class LanguageModel {
-  private prefillSession: Promise<Session> | undefined;
-  private decodeSession: Promise<Session> | undefined;
-  private allLogitsSession: Promise<Session> | undefined;
+  private readonly sessions = new Map<SessionKind, Promise<Session>>();
 
   constructor(
     readonly model: LoadedModel,
@@ -47,7 +47,7 @@ export class LanguageModel {
 
   /** Builds the prefill and decode sessions now instead of on first use (keeps timings honest). */
   async prepare(): Promise<void> {
-    await Promise.all([this.session("prefill"), this.session("decode")]);
+    await Promise.all([this.session("prefill-last"), this.session("decode-last")]);
   }
 
   /** An empty cache with no tokens. */
@@ -63,16 +63,15 @@ export class LanguageModel {
     return { logits, cache };
   }
 
-  /** Logits of every new token, [T, V] row-major, for scoring and tests. */
+  /** Logits of every new token, [T, V] row-major, for scoring and teacher distributions. */
   async forwardAll(request: ForwardRequest): Promise<{ logits: Float32Array; cache: KvCache }> {
     return this.run(request, "all");
   }
 
   async dispose(): Promise<void> {
-    for (const pending of [this.prefillSession, this.decodeSession, this.allLogitsSession]) {
-      if (pending !== undefined) await (await pending).dispose();
-    }
-    this.prefillSession = this.decodeSession = this.allLogitsSession = undefined;
+    const pending = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const session of pending) await (await session).dispose();
   }
 
   private async run(request: ForwardRequest, logitsMode: "last" | "all"): Promise<{ logits: Float32Array; cache: KvCache }> {
@@ -81,9 +80,10 @@ export class LanguageModel {
     const positions = request.positions ?? defaultPositions(cache, ids.length);
     this.validate(ids, positions, cache);
 
-    // Prefill when there is no past; decode otherwise. Full logits use a graph of their own.
+    // Prefill when there is no past; decode otherwise. Full logits use graphs of their own.
     const hasPast = cache !== null && cache.positions.length > 0;
-    const session = await this.session(hasPast ? "decode" : logitsMode === "all" ? "prefill-all" : "prefill");
+    const kind: SessionKind = `${hasPast ? "decode" : "prefill"}-${logitsMode}`;
+    const session = await this.session(kind);
     const T = ids.length;
     const feeds: Record<string, Tensor> = {
       [IO.inputIds]: Tensor.int64([1, T], ids),
@@ -105,10 +105,7 @@ export class LanguageModel {
       values.push(outputs[IO.presentValue(l)] as Tensor);
     }
     const allPositions = [...(cache?.positions ?? []), ...positions];
-    if (logitsMode === "last" || !hasPast) return { logits, cache: { keys, values, positions: allPositions } };
-
-    // The decode graph returns only the last row; run each token for full logits after a past.
-    throw new InvalidArgumentError("full logits after a cache are not supported; pass the whole sequence without a cache");
+    return { logits, cache: { keys, values, positions: allPositions } };
   }
 
   private validate(ids: readonly number[], positions: readonly number[], cache: KvCache | null): void {
@@ -134,23 +131,16 @@ export class LanguageModel {
     if (positions.some((p) => !Number.isInteger(p) || p < 0)) throw new InvalidArgumentError("positions must be non-negative integers");
   }
 
-  private session(kind: "prefill" | "prefill-all" | "decode"): Promise<Session> {
-    const create = () =>
-      Session.create(
-        buildInferenceGraph(this.model, { mode: kind === "decode" ? "decode" : "prefill", logits: kind === "prefill-all" ? "all" : "last" }),
-        this.sessionOptions,
-      );
-    if (kind === "prefill") {
-      this.prefillSession ??= create();
-      return this.prefillSession;
+  private session(kind: SessionKind): Promise<Session> {
+    let session = this.sessions.get(kind);
+    if (session === undefined) {
+      const [mode, logits] = kind.split("-") as ["prefill" | "decode", "last" | "all"];
+      session = Session.create(buildInferenceGraph(this.model, { mode, logits }), this.sessionOptions);
+      this.sessions.set(kind, session);
     }
-    if (kind === "decode") {
-      this.decodeSession ??= create();
-      return this.decodeSession;
-    }
-    this.allLogitsSession ??= create();
-    return this.allLogitsSession;
+    return session;
   }
+
 }
 
 function defaultPositions(cache: KvCache | null, count: number): number[] {

@@ -7,7 +7,10 @@ const logits = Float32Array.from(probabilities, Math.log);
 
 function frequencies(sampler: Sampler, draws: number): number[] {
   const counts = new Array<number>(logits.length).fill(0);
-  for (let i = 0; i < draws; i++) counts[sampler.sample(logits)] += 1;
+  for (let i = 0; i < draws; i++) {
+    const id = sampler.sample(logits);
+    counts[id] = (counts[id] as number) + 1;
+  }
   return counts.map((c) => c / draws);
 }
 

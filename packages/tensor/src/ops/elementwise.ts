@@ -1,12 +1,14 @@
 /**
  * Element-wise operators (numpy broadcasting) and their builders.
  * https://onnx.ai/onnx/operators/ (Add, Sub, Mul, Div, Pow, Neg, Sqrt, Reciprocal, Exp,
- * Log, Sigmoid, Sin, Cos, Equal, Less, LessOrEqual, Greater, And, Not, Where, Cast)
+ * Log, Sigmoid, Sin, Cos, Abs, Equal, Less, LessOrEqual, Greater, And, Not, Where, Cast,
+ * Max, Min, Sign, Identity)
  */
 
 import { type DType, ONNX_DTYPE, dtypeFromOnnx } from "../dtype.js";
 import { GraphError } from "../errors.js";
 import { type OpDefinition, type Value, attr } from "../graph.js";
+import { doutputOf, inputOf, isDifferentiable, noGradient, scalarLike } from "./grad-helpers.js";
 import { broadcastShapes, required, sameDType } from "./infer.js";
 
 export type Operand = Value | number;
@@ -33,29 +35,125 @@ function unary(opType: string): OpDefinition {
   };
 }
 
-export const Add = binary("Add");
-export const Sub = binary("Sub");
-export const Mul = binary("Mul");
-export const Div = binary("Div");
-export const Pow = binary("Pow");
-export const Max = binary("Max");
-export const Equal = binary("Equal", "bool");
-export const Less = binary("Less", "bool");
-export const LessOrEqual = binary("LessOrEqual", "bool");
-export const Greater = binary("Greater", "bool");
-export const And = binary("And", "bool");
+// Gradients of the binary operators have the broadcast output shape; the walker in
+// grad.ts sums them back to each input's shape.
 
-export const Neg = unary("Neg");
-export const Sqrt = unary("Sqrt");
-export const Reciprocal = unary("Reciprocal");
-export const Exp = unary("Exp");
-export const Log = unary("Log");
-export const Sigmoid = unary("Sigmoid");
-export const Sin = unary("Sin");
-export const Cos = unary("Cos");
-export const Abs = unary("Abs");
-export const Not = unary("Not");
-export const Identity = unary("Identity");
+// y = a + b: da = dy, db = dy
+export const Add: OpDefinition = {
+  ...binary("Add"),
+  vjp: (c) => [c.needs(0) ? doutputOf(c) : null, c.needs(1) ? doutputOf(c) : null],
+};
+
+// y = a - b: da = dy, db = -dy
+export const Sub: OpDefinition = {
+  ...binary("Sub"),
+  vjp: (c) => [c.needs(0) ? doutputOf(c) : null, c.needs(1) ? neg(doutputOf(c)) : null],
+};
+
+// y = a * b: da = dy * b, db = dy * a
+export const Mul: OpDefinition = {
+  ...binary("Mul"),
+  vjp: (c) => [c.needs(0) ? mul(doutputOf(c), inputOf(c, 1)) : null, c.needs(1) ? mul(doutputOf(c), inputOf(c, 0)) : null],
+};
+
+// y = a / b: da = dy / b, db = -dy * a / b² = -(dy * y) / b
+export const Div: OpDefinition = {
+  ...binary("Div"),
+  vjp(c) {
+    const dy = doutputOf(c);
+    const b = inputOf(c, 1);
+    return [c.needs(0) ? div(dy, b) : null, c.needs(1) ? neg(div(mul(dy, c.outputs[0] as Value), b)) : null];
+  },
+};
+
+// y = a ** b: da = dy * b * a ** (b - 1), db = dy * y * ln(a). A constant exponent
+// (an initializer outside wrt) is not needed, so it costs nothing. db is NaN where a <= 0,
+// like the derivative it represents.
+export const Pow: OpDefinition = {
+  ...binary("Pow"),
+  vjp(c) {
+    const dy = doutputOf(c);
+    const a = inputOf(c, 0);
+    const b = inputOf(c, 1);
+    const da = c.needs(0) ? mul(dy, mul(b, pow(a, sub(b, scalarLike(b, 1))))) : null;
+    const db = c.needs(1) ? mul(dy, mul(c.outputs[0] as Value, log(a))) : null;
+    return [da, db];
+  },
+};
+
+// y = max(a, b): the gradient goes to the larger input. On ties (a == b) all of it goes
+// to a, a valid subgradient.
+export const Max: OpDefinition = {
+  ...binary("Max"),
+  vjp(c) {
+    const dy = doutputOf(c);
+    const zero = scalarLike(dy, 0);
+    const bWins = less(inputOf(c, 0), inputOf(c, 1));
+    return [c.needs(0) ? where(bWins, zero, dy) : null, c.needs(1) ? where(bWins, dy, zero) : null];
+  },
+};
+
+export const Equal: OpDefinition = { ...binary("Equal", "bool"), vjp: noGradient };
+export const Less: OpDefinition = { ...binary("Less", "bool"), vjp: noGradient };
+export const LessOrEqual: OpDefinition = { ...binary("LessOrEqual", "bool"), vjp: noGradient };
+export const Greater: OpDefinition = { ...binary("Greater", "bool"), vjp: noGradient };
+export const And: OpDefinition = { ...binary("And", "bool"), vjp: noGradient };
+
+// y = -x: dx = -dy
+export const Neg: OpDefinition = { ...unary("Neg"), vjp: (c) => [neg(doutputOf(c))] };
+
+// y = sqrt(x): dx = dy / (2 y)
+export const Sqrt: OpDefinition = {
+  ...unary("Sqrt"),
+  vjp(c) {
+    const dy = doutputOf(c);
+    return [div(mul(dy, scalarLike(dy, 0.5)), c.outputs[0] as Value)];
+  },
+};
+
+// y = 1 / x: dx = -dy * y²
+export const Reciprocal: OpDefinition = {
+  ...unary("Reciprocal"),
+  vjp(c) {
+    const y = c.outputs[0] as Value;
+    return [neg(mul(doutputOf(c), mul(y, y)))];
+  },
+};
+
+// y = exp(x): dx = dy * y
+export const Exp: OpDefinition = { ...unary("Exp"), vjp: (c) => [mul(doutputOf(c), c.outputs[0] as Value)] };
+
+// y = ln(x): dx = dy / x
+export const Log: OpDefinition = { ...unary("Log"), vjp: (c) => [div(doutputOf(c), inputOf(c, 0))] };
+
+// y = sigmoid(x): dx = dy * y * (1 - y)
+export const Sigmoid: OpDefinition = {
+  ...unary("Sigmoid"),
+  vjp(c) {
+    const y = c.outputs[0] as Value;
+    return [mul(doutputOf(c), mul(y, sub(scalarLike(y, 1), y)))];
+  },
+};
+
+// y = sin(x): dx = dy * cos(x)
+export const Sin: OpDefinition = { ...unary("Sin"), vjp: (c) => [mul(doutputOf(c), cos(inputOf(c, 0)))] };
+
+// y = cos(x): dx = -dy * sin(x)
+export const Cos: OpDefinition = { ...unary("Cos"), vjp: (c) => [neg(mul(doutputOf(c), sin(inputOf(c, 0))))] };
+
+// y = |x|: dx = dy * sign(x), so the subgradient at 0 is 0.
+export const Abs: OpDefinition = { ...unary("Abs"), vjp: (c) => [mul(doutputOf(c), sign(inputOf(c, 0)))] };
+
+export const Not: OpDefinition = { ...unary("Not"), vjp: noGradient };
+
+// y = x: dx = dy
+export const Identity: OpDefinition = { ...unary("Identity"), vjp: (c) => [doutputOf(c)] };
+
+/**
+ * Identity in the ONNX graph, but gradients stop here: the reverse-mode walker treats
+ * its output as independent of its input.
+ */
+export const StopGradient: OpDefinition = { ...unary("Identity"), vjp: noGradient };
 
 export const Where: OpDefinition = {
   opType: "Where",
@@ -67,6 +165,13 @@ export const Where: OpDefinition = {
     const dtype = sameDType([x, y]);
     return [{ dtype, shape: broadcastShapes([condition.shape, x.shape, y.shape]) }];
   },
+  // y = condition ? x : y: dx = condition ? dy : 0, dy_y = condition ? 0 : dy
+  vjp(c) {
+    const dy = doutputOf(c);
+    const condition = inputOf(c, 0);
+    const zero = scalarLike(dy, 0);
+    return [null, c.needs(1) ? where(condition, dy, zero) : null, c.needs(2) ? where(condition, zero, dy) : null];
+  },
 };
 
 export const Cast: OpDefinition = {
@@ -76,6 +181,11 @@ export const Cast: OpDefinition = {
     const to = attributes.to;
     if (to === undefined || to.kind !== "int") throw new GraphError("Cast needs an ONNX data type code in its 'to' attribute");
     return [{ dtype: dtypeFromOnnx(to.value), shape: x.shape }];
+  },
+  // The gradient is cast back to the input's dtype; integer and bool inputs get none.
+  vjp(c) {
+    const x = inputOf(c, 0);
+    return [isDifferentiable(x) ? cast(doutputOf(c), x.dtype) : null];
   },
 };
 
@@ -120,6 +230,9 @@ export const abs = (x: Value): Value => applyUnary(Abs, x);
 export const not = (x: Value): Value => applyUnary(Not, x);
 export const identity = (x: Value): Value => applyUnary(Identity, x);
 
+/** Passes `x` through unchanged but blocks its gradient (the value is treated as a constant). */
+export const stopGradient = (x: Value): Value => applyUnary(StopGradient, x);
+
 export function where(condition: Value, x: Operand, y: Operand): Value {
   const [left, right] = pair(x, y);
   return condition.graph.add(Where, [condition, left, right])[0] as Value;
@@ -129,3 +242,21 @@ export function cast(x: Value, to: DType): Value {
   if (x.dtype === to) return x;
   return x.graph.add(Cast, [x], { to: attr.int(ONNX_DTYPE[to]) })[0] as Value;
 }
+
+// y = min(a, b): the gradient goes to the smaller input, all of it to a on ties.
+export const Min: OpDefinition = {
+  ...binary("Min"),
+  vjp(c) {
+    const dy = doutputOf(c);
+    const zero = scalarLike(dy, 0);
+    const bWins = greater(inputOf(c, 0), inputOf(c, 1));
+    return [c.needs(0) ? where(bWins, zero, dy) : null, c.needs(1) ? where(bWins, dy, zero) : null];
+  },
+};
+
+export const min = (a: Operand, b: Operand): Value => apply(Min, a, b);
+
+// y = sign(x) is piecewise constant, so x gets no gradient.
+export const Sign: OpDefinition = { ...unary("Sign"), vjp: noGradient };
+
+export const sign = (x: Value): Value => applyUnary(Sign, x);

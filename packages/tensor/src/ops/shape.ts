@@ -2,12 +2,23 @@
  * Operators that move, select or reshape data without arithmetic.
  * https://onnx.ai/onnx/operators/ (Reshape, Transpose, Concat, Slice, Split, Gather,
  * GatherElements, ScatterND, ScatterElements, Unsqueeze, Squeeze, Expand, Shape,
- * ConstantOfShape)
+ * ConstantOfShape, Pad, Size, Range)
  */
 
 import { GraphError } from "../errors.js";
 import { type Dim, type OpDefinition, type Value, attr } from "../graph.js";
 import { Tensor, formatShape } from "../tensor.js";
+import { cast } from "./elementwise.js";
+import {
+  addWithShapes,
+  doutputOf,
+  inputOf,
+  invertPermutation,
+  isStatic,
+  noGradient,
+  reshapeLike,
+  zerosWithShape,
+} from "./grad-helpers.js";
 import {
   addDims,
   broadcastShapes,
@@ -60,6 +71,8 @@ export const Reshape: OpDefinition = {
     }
     return [{ dtype: x.dtype, shape }];
   },
+  // dx = dy reshaped back to the shape of x
+  vjp: (c) => [reshapeLike(doutputOf(c), inputOf(c, 0)), null],
 };
 
 /** Cancels common factors of two dimension lists; a fresh symbol when they do not divide. */
@@ -92,6 +105,12 @@ export const Transpose: OpDefinition = {
     }
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p] as Dim) }];
   },
+  // dx = dy transposed by the inverse permutation
+  vjp(c) {
+    const x = inputOf(c, 0);
+    const perm = intsAttr(c.attributes, "perm") ?? x.shape.map((_, i) => x.rank - 1 - i);
+    return [transpose(doutputOf(c), invertPermutation(perm))];
+  },
 };
 
 export const transpose = (x: Value, perm: readonly number[]): Value =>
@@ -111,6 +130,25 @@ export const Concat: OpDefinition = {
     }
     const shape = first.shape.map((d, i) => (i === axis ? addDims(values.map((v) => v.shape[i] as Dim)) : d));
     return [{ dtype: first.dtype, shape }];
+  },
+  // dy is split back into pieces with the sizes of the inputs along `axis`.
+  vjp(c) {
+    const dy = doutputOf(c);
+    const parts = c.inputs.map((_, i) => inputOf(c, i));
+    if (parts.length === 1) return [dy];
+    const axis = normalizeAxis(intAttr(c.attributes, "axis"), dy.rank);
+    const sizes = parts.map((p) => p.shape[axis] as Dim);
+    let pieces: Value[];
+    if (isStatic(sizes)) {
+      pieces = split(dy, sizes, axis);
+    } else {
+      // Sizes known only at run time: read them from the inputs' shapes.
+      const g = dy.graph;
+      const sizeVector = concat(parts.map((p) => gather(shapeOf(p), g.ints([axis]))), 0); // [parts]
+      const specs = parts.map((p) => ({ dtype: p.dtype, shape: p.shape }));
+      pieces = addWithShapes(Split, [dy, sizeVector], { axis: attr.int(axis) }, specs);
+    }
+    return pieces.map((piece, i) => (c.needs(i) ? piece : null));
   },
 };
 
@@ -136,7 +174,84 @@ export const Slice: OpDefinition = {
     });
     return [{ dtype: x.dtype, shape }];
   },
+  // dx is dy put back at the positions the slice took, with zeros elsewhere. One zero Pad
+  // restores every axis with a static size and step 1. Each other axis takes a
+  // ScatterElements of dy into zeros at the sliced positions.
+  vjp(c) {
+    const x = inputOf(c, 0);
+    const starts = requireConstantInts(c.inputs[1], "starts");
+    const ends = requireConstantInts(c.inputs[2], "ends");
+    const axes = c.inputs[3] ? requireConstantInts(c.inputs[3], "axes") : starts.map((_, i) => i);
+    const steps = c.inputs[4] ? requireConstantInts(c.inputs[4], "steps") : starts.map(() => 1);
+    const pads = new Array<number>(2 * x.rank).fill(0);
+    const scattered: number[] = [];
+    axes.forEach((a, i) => {
+      const axis = normalizeAxis(a, x.rank);
+      const dim = x.shape[axis] as Dim;
+      if (typeof dim !== "number" || steps[i] !== 1) {
+        scattered.push(i);
+        return;
+      }
+      const positions = slicePositions(dim, starts[i] as number, ends[i] as number, 1);
+      const before = positions.length === 0 ? 0 : (positions[0] as number);
+      pads[axis] = before;
+      pads[axis + x.rank] = dim - before - positions.length;
+    });
+
+    let dx = doutputOf(c);
+    if (pads.some((p) => p !== 0)) dx = pad(dx, pads);
+    for (const i of scattered) {
+      dx = unslice(dx, x, normalizeAxis(axes[i] as number, x.rank), starts[i] as number, ends[i] as number, steps[i] as number);
+    }
+    return [dx, null, null, null, null];
+  },
 };
+
+/** Lists the positions along an axis of size `dim` that Slice takes, in output order. */
+function slicePositions(dim: number, start: number, end: number, step: number): number[] {
+  const length = sliceLength(dim, start, end, step);
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  const from = start < 0 ? start + dim : start;
+  const first = step > 0 ? clamp(from, 0, dim) : clamp(from, 0, dim - 1);
+  return Array.from({ length }, (_, k) => first + k * step);
+}
+
+/**
+ * Scatters `dy` along `axis` into zeros with the size of `x` on that axis, at the
+ * positions `Slice(starts, ends, steps)` took. Other axes keep dy's size.
+ */
+function unslice(dy: Value, x: Value, axis: number, start: number, end: number, step: number): Value {
+  const g = dy.graph;
+  const dim = x.shape[axis] as Dim;
+
+  // Positions along the axis: computed here when its size is static, else by slicing
+  // Range(0, size) at run time.
+  let positions: Value; // [len]
+  if (typeof dim === "number") {
+    positions = g.ints(slicePositions(dim, start, end, step));
+  } else {
+    const size = gather(shapeOf(x), g.scalar(axis, "int64")); // []
+    positions = slice(range(g.scalar(0, "int64"), size, g.scalar(1, "int64")), [start], [end], [0], [step]);
+  }
+  const along = dy.shape.map((_, i) => (i === axis ? -1 : 1));
+  const indices = expand(reshape(positions, along), dy); // dy's shape
+
+  // Zeros of dy's shape with the axis restored to x's size.
+  const shape = dy.shape.map((d, i) => (i === axis ? dim : d));
+  const zeros = zerosWithShape(dy.dtype, shape, isStatic(shape) ? g.ints(shape) : shapeWithAxisOf(dy, x, axis));
+  return scatterElementsAdd(zeros, indices, dy, axis);
+}
+
+/** Builds the run-time shape of `value` with dimension `axis` taken from `source`: [rank]. */
+function shapeWithAxisOf(value: Value, source: Value, axis: number): Value {
+  const g = value.graph;
+  const valueShape = shapeOf(value);
+  const pieces: Value[] = [];
+  if (axis > 0) pieces.push(slice(valueShape, [0], [axis], [0]));
+  pieces.push(gather(shapeOf(source), g.ints([axis])));
+  if (axis < value.rank - 1) pieces.push(slice(valueShape, [axis + 1], [value.rank], [0]));
+  return pieces.length === 1 ? (pieces[0] as Value) : concat(pieces, 0);
+}
 
 function sliceLength(dim: number, start: number, end: number, step: number): number {
   const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
@@ -171,6 +286,13 @@ export const Split: OpDefinition = {
     if (typeof dim === "number" && total !== dim) throw new GraphError(`split sizes ${formatShape(sizes)} do not add up to ${dim}`);
     return sizes.map((size) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? size : d)) }));
   },
+  // dx = the output gradients concatenated along `axis`, zeros for outputs without one
+  vjp(c) {
+    const x = inputOf(c, 0);
+    const axis = normalizeAxis(intAttr(c.attributes, "axis", 0), x.rank);
+    const pieces = c.outputs.map((output, i) => c.doutputs[i] ?? zerosLike(output));
+    return [pieces.length === 1 ? (pieces[0] as Value) : concat(pieces, axis), null];
+  },
 };
 
 export const split = (x: Value, sizes: readonly number[], axis: number): Value[] =>
@@ -187,6 +309,31 @@ export const Gather: OpDefinition = {
     const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
     return [{ dtype: data.dtype, shape }];
   },
+  // dy rows are added into zeros at the gathered indices (ScatterND with reduction add),
+  // so an index that occurs several times gets the sum of its rows. Along an axis other
+  // than 0, that axis is moved to the front first and back afterwards.
+  vjp(c) {
+    const data = inputOf(c, 0);
+    const indices = inputOf(c, 1);
+    const dy = doutputOf(c); // [pre, I, post]
+    const axis = normalizeAxis(intAttr(c.attributes, "axis", 0), data.rank);
+    const tuples = unsqueeze(cast(indices, "int64"), [-1]); // [I, 1]
+    if (axis === 0) return [scatterNDAdd(zerosLike(data), tuples, dy), null];
+
+    const g = data.graph;
+    const rest = data.shape.map((_, i) => i).filter((i) => i !== axis);
+    const dataPerm = [axis, ...rest]; // data -> [N, pre, post]
+    const r = indices.rank;
+    const before = Array.from({ length: axis }, (_, i) => i);
+    const gathered = Array.from({ length: r }, (_, i) => axis + i);
+    const after = Array.from({ length: dy.rank - axis - r }, (_, i) => axis + r + i);
+    const dyPerm = [...gathered, ...before, ...after]; // dy -> [I, pre, post]
+
+    const movedShape = dataPerm.map((p) => data.shape[p] as Dim);
+    const zeros = zerosWithShape(data.dtype, movedShape, isStatic(movedShape) ? g.ints(movedShape) : gather(shapeOf(data), g.ints(dataPerm)));
+    const scattered = scatterNDAdd(zeros, tuples, transpose(dy, dyPerm)); // [N, pre, post]
+    return [transpose(scattered, invertPermutation(dataPerm)), null];
+  },
 };
 
 export const gather = (data: Value, indices: Value, axis = 0): Value =>
@@ -200,6 +347,12 @@ export const GatherElements: OpDefinition = {
     normalizeAxis(intAttr(attributes, "axis", 0), data.rank);
     if (indices.rank !== data.rank) throw new GraphError("indices must have the rank of data");
     return [{ dtype: data.dtype, shape: indices.shape }];
+  },
+  // dx = dy added into zeros at the gathered positions (ScatterElements, reduction add)
+  vjp(c) {
+    const data = inputOf(c, 0);
+    const axis = normalizeAxis(intAttr(c.attributes, "axis", 0), data.rank);
+    return [scatterElementsAdd(zerosLike(data), inputOf(c, 1), doutputOf(c), axis), null];
   },
 };
 
@@ -245,6 +398,12 @@ export const Unsqueeze: OpDefinition = {
     for (let i = 0; i < rank; i++) shape.push(axes.includes(i) ? 1 : (x.shape[source++] as Dim));
     return [{ dtype: x.dtype, shape }];
   },
+  // dx = dy with the inserted axes squeezed out
+  vjp(c) {
+    const dy = doutputOf(c);
+    const axes = requireConstantInts(c.inputs[1], "axes").map((a) => normalizeAxis(a, dy.rank));
+    return [squeeze(dy, axes), null];
+  },
 };
 
 export const unsqueeze = (x: Value, axes: readonly number[]): Value => x.graph.add(Unsqueeze, [x, x.graph.ints(axes)])[0] as Value;
@@ -259,6 +418,12 @@ export const Squeeze: OpDefinition = {
       if (typeof dim === "number" && dim !== 1) throw new GraphError(`cannot squeeze axis ${a} of size ${dim}`);
     }
     return [{ dtype: x.dtype, shape: x.shape.filter((_, i) => !axes.includes(i)) }];
+  },
+  // dx = dy with the removed axes inserted again
+  vjp(c) {
+    const x = inputOf(c, 0);
+    const axes = requireConstantInts(c.inputs[1], "axes").map((a) => normalizeAxis(a, x.rank));
+    return [unsqueeze(doutputOf(c), axes), null];
   },
 };
 
@@ -277,6 +442,8 @@ export const Expand: OpDefinition = {
     }
     throw new GraphError("Expand needs a constant shape or the output of Shape");
   },
+  // dx = dy; the walker sums the broadcast axes back to the shape of x.
+  vjp: (c) => [doutputOf(c), null],
 };
 
 /** Broadcasts `x` to `shape` (constant dims, or another value's runtime shape). */
@@ -291,6 +458,7 @@ export const Shape: OpDefinition = {
     const x = required(inputs, 0, "data");
     return [{ dtype: "int64", shape: [x.rank] }];
   },
+  vjp: noGradient,
 };
 
 export const shapeOf = (x: Value): Value => x.graph.add(Shape, [x])[0] as Value;
@@ -307,12 +475,78 @@ export const ConstantOfShape: OpDefinition = {
     if (shape === undefined) throw new GraphError("ConstantOfShape needs a constant shape or the output of Shape");
     return [{ dtype: value.value.dtype, shape }];
   },
+  vjp: noGradient,
 };
 
 /** A tensor of zeros with the runtime shape and dtype of `like`. */
 export function zerosLike(like: Value): Value {
-  const g = like.graph;
-  const zero = like.dtype === "float64" ? Tensor.float64([1], [0]) : like.dtype === "int64" ? Tensor.int64([1], [0]) : Tensor.float32([1], [0]);
-  if (zero.dtype !== like.dtype) throw new GraphError(`zerosLike does not support ${like.dtype}`);
-  return g.add(ConstantOfShape, [shapeOf(like)], { value: attr.tensor(zero) })[0] as Value;
+  const zero = new Tensor(like.dtype, [1]); // zero-filled, and the zero bit pattern for every dtype
+  return like.graph.add(ConstantOfShape, [shapeOf(like)], { value: attr.tensor(zero) })[0] as Value;
 }
+
+// Pad in constant mode with non-negative pads: [x1_begin, x2_begin, ..., x1_end, x2_end, ...].
+export const Pad: OpDefinition = {
+  opType: "Pad",
+  infer(inputs, attributes) {
+    const x = required(inputs, 0, "data");
+    const pads = requireConstantInts(inputs[1], "pads");
+    if (inputs[3] !== undefined && inputs[3] !== null) throw new GraphError("Pad with an axes input is not supported; give pads for every axis");
+    const mode = attributes.mode;
+    if (mode !== undefined && (mode.kind !== "string" || mode.value !== "constant")) throw new GraphError("only Pad mode 'constant' is supported");
+    if (pads.length !== 2 * x.rank) throw new GraphError(`pads needs ${2 * x.rank} values for rank ${x.rank}, got ${pads.length}`);
+    if (pads.some((p) => p < 0)) throw new GraphError(`pads ${formatShape(pads)} has negative values; use Slice to crop`);
+    const shape = x.shape.map((d, i) => {
+      const extra = (pads[i] as number) + (pads[i + x.rank] as number);
+      return extra === 0 ? d : addDims([d, extra]);
+    });
+    return [{ dtype: x.dtype, shape }];
+  },
+  // dx = the part of dy that covers x
+  vjp(c) {
+    const x = inputOf(c, 0);
+    const pads = requireConstantInts(c.inputs[1], "pads");
+    const axes = x.shape.map((_, i) => i);
+    const starts = axes.map((i) => pads[i] as number);
+    const ends = axes.map((i) => {
+      const dim = x.shape[i] as Dim;
+      if (typeof dim === "number") return (pads[i] as number) + dim;
+      const after = pads[i + x.rank] as number;
+      return after === 0 ? Number.MAX_SAFE_INTEGER : -after;
+    });
+    return [slice(doutputOf(c), starts, ends, axes), null, null];
+  },
+};
+
+/** Pads `x` with zeros: `pads` lists the count before each axis, then the count after each axis. */
+export function pad(x: Value, pads: readonly number[]): Value {
+  return x.graph.add(Pad, [x, x.graph.ints(pads)])[0] as Value;
+}
+
+// Size: the number of elements, as an int64 scalar.
+export const Size: OpDefinition = {
+  opType: "Size",
+  infer(inputs) {
+    required(inputs, 0, "data");
+    return [{ dtype: "int64", shape: [] }];
+  },
+  vjp: noGradient,
+};
+
+export const size = (x: Value): Value => x.graph.add(Size, [x])[0] as Value;
+
+// Range: [start, start + delta, ...) below `limit` (above it for a negative delta).
+export const Range: OpDefinition = {
+  opType: "Range",
+  infer(inputs) {
+    const start = required(inputs, 0, "start");
+    const limit = required(inputs, 1, "limit");
+    const delta = required(inputs, 2, "delta");
+    for (const v of [start, limit, delta]) if (v.rank !== 0) throw new GraphError(`Range inputs must be scalars, got ${v}`);
+    const [s, l, d] = [start, limit, delta].map((v) => constantInts(v)?.[0]);
+    const length = s === undefined || l === undefined || d === undefined ? freshDim("range") : Math.max(0, Math.ceil((l - s) / d));
+    return [{ dtype: start.dtype, shape: [length] }];
+  },
+  vjp: noGradient,
+};
+
+export const range = (start: Value, limit: Value, delta: Value): Value => start.graph.add(Range, [start, limit, delta])[0] as Value;
