@@ -20,3 +20,4 @@ export * from "./random-model.js";
 export * from "./llama2c/checkpoint.js";
 export * from "./llama2c/tokenizer-convert.js";
 export * from "./tokenizer.js";
+export * from "./fingerprint.js";

@@ -27,3 +27,26 @@ export function ropeInverseFrequencies(config: LlamaConfig): number[] {
     return (1 - smooth) * (frequency / factor) + smooth * frequency;
   });
 }
+
+/**
+ * Moves keys from positions p to p + delta by rotating each (i, i + Dh/2) pair by
+ * delta · inv_freq[i], because RoPE rotations compose: R(p + delta) = R(delta) · R(p).
+ * `keys` is [K, Hkv, Dh] row-major; returns a new array.
+ */
+export function rebaseKeys(keys: Float32Array, config: LlamaConfig, delta: number): Float32Array {
+  const Dh = config.headDim;
+  const half = Dh / 2;
+  const inverse = ropeInverseFrequencies(config);
+  const cos = inverse.map((f) => Math.cos(delta * f));
+  const sin = inverse.map((f) => Math.sin(delta * f));
+  const out = new Float32Array(keys.length);
+  for (let offset = 0; offset < keys.length; offset += Dh) {
+    for (let i = 0; i < half; i++) {
+      const x1 = keys[offset + i] as number;
+      const x2 = keys[offset + half + i] as number;
+      out[offset + i] = x1 * (cos[i] as number) - x2 * (sin[i] as number);
+      out[offset + half + i] = x2 * (cos[i] as number) + x1 * (sin[i] as number);
+    }
+  }
+  return out;
+}

@@ -79,6 +79,9 @@ export class Session {
       interOpNumThreads: 1,
       executionProviders: [...providers],
       graphOptimizationLevel: "all",
+      // Warnings such as "removing unused initializer" are expected for graphs that share one
+      // weight set across passes; errors still surface as exceptions.
+      logSeverityLevel: 3,
     };
     const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
     const serialized = serializeModel(graph, cacheDir === null ? {} : { externalData: { fileName: "model.onnx.data" } });
