@@ -5,7 +5,9 @@
 
 import { LccError } from "@lcc/tensor";
 import { Command, CommanderError } from "commander";
+import { registerCompile } from "./commands/compile.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerInspect } from "./commands/inspect.js";
 import { registerModels } from "./commands/models.js";
 import { UsageError } from "./options.js";
 import { VERSION } from "./version.js";
@@ -16,6 +18,8 @@ export function createProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerCompile(program);
+  registerInspect(program);
   registerGenerate(program);
   registerModels(program);
   return program;

@@ -14,3 +14,4 @@ export * from "./lora.js";
 export * from "./optimizer.js";
 export * from "./step-graph.js";
 export * from "./artifact.js";
+export * from "./query-pools.js";

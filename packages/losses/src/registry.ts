@@ -65,7 +65,7 @@ export function getLoss(name: string): LossDefinition {
   return definition;
 }
 
-/** The registered losses in registration order, built-ins first. */
+/** Returns the registered losses in registration order, built-ins first. */
 export function listLosses(): LossDefinition[] {
   return [...registry.values()];
 }

@@ -3,10 +3,14 @@
  * Models are read from $LCC_MODELS (for example ../shared/models).
  */
 
+import { runFidelityBenchmark } from "./fidelity.js";
 import { runForwardBenchmark } from "./foundation.js";
 import { describeMachine } from "./machine.js";
 
-const sections: [string, () => Promise<string>][] = [["Forward pass (prefill and decode)", runForwardBenchmark]];
+const sections: [string, () => Promise<string>][] = [
+  ["Forward pass (prefill and decode)", runForwardBenchmark],
+  ["Compile fidelity (stories260K)", runFidelityBenchmark],
+];
 
 const only = process.argv[2];
 process.stdout.write(`Machine: ${describeMachine()}\nDate: ${new Date().toISOString()}\n\n`);

@@ -29,7 +29,7 @@ export function uniformValues(count: number, seed: number, low = -2, high = 2): 
   return Array.from({ length: count }, () => low + (high - low) * random());
 }
 
-/** log softmax of each row of `logits` [rows, V]: z_v - max - log Σ exp(z - max). */
+/** Computes the log softmax of each row of `logits` [rows, V]: z_v - max - log Σ exp(z - max). */
 export function logSoftmaxRows(logits: readonly number[], vocabSize: number): number[] {
   const out: number[] = [];
   for (let offset = 0; offset < logits.length; offset += vocabSize) {
@@ -108,7 +108,7 @@ export function klTopKPerToken(
   return out;
 }
 
-/** The k most likely entries of each row of log-probabilities [rows, V], most likely first. */
+/** Returns the k most likely entries of each row of log-probabilities [rows, V], most likely first. */
 export function topKRows(logProbabilities: readonly number[], vocabSize: number, k: number): { ids: number[]; logProbabilities: number[] } {
   const ids: number[] = [];
   const kept: number[] = [];
