@@ -5,7 +5,9 @@
 
 import { LccError } from "@lcc/tensor";
 import { Command, CommanderError } from "commander";
+import { registerAsk } from "./commands/ask.js";
 import { registerCompile } from "./commands/compile.js";
+import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerModels } from "./commands/models.js";
@@ -19,9 +21,11 @@ export function createProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerCompile(program);
+  registerAsk(program);
   registerInspect(program);
   registerGenerate(program);
   registerModels(program);
+  registerEval(program);
   return program;
 }
 

@@ -12,6 +12,7 @@ export * from "./generation/sampler.js";
 export * from "./generation/language-model.js";
 export * from "./generation/generate.js";
 export * from "./load.js";
+export * from "./hub/index.js";
 export * from "./convert.js";
 export * from "./safetensors/index.js";
 export * from "./hf-config.js";

@@ -5,6 +5,10 @@
  * - a Hugging Face folder: config.json, model.safetensors (or a sharded index), tokenizer.json;
  * - a llama2.c checkpoint file (`*.bin`), or a folder holding one, with its tokenizer beside
  *   it as tokenizer.json, a llama2.c `tok*.bin` / `tokenizer.bin`, or a SentencePiece `*.model`.
+ *
+ * A name is looked up as an existing path, then in the models folder ($LCC_MODELS), then
+ * in the download cache, and a known model or hub id is downloaded on first use unless
+ * LCC_OFFLINE is "1".
  */
 
 import { readdir, stat } from "node:fs/promises";
@@ -12,6 +16,9 @@ import path from "node:path";
 import type { LoadedModel } from "./config.js";
 import { ModelLoadError, TokenizerError } from "./errors.js";
 import { loadHfFolder } from "./hf-folder.js";
+import type { PullProgressEvent } from "./hub/download.js";
+import { findCachedModel, pullModel } from "./hub/pull.js";
+import { modelCacheDir, parseModelReference } from "./hub/reference.js";
 import { loadLlama2cCheckpoint } from "./llama2c/checkpoint.js";
 import { LLAMA2C_TOKENIZER_CONFIG, convertLlama2cTokenizer, convertSentencePieceModel } from "./llama2c/tokenizer-convert.js";
 import { TextTokenizer } from "./tokenizer.js";
@@ -29,6 +36,16 @@ export interface ResolvedModel {
 export interface LoadModelOptions {
   /** Folder searched for bare model names. Default: the LCC_MODELS environment variable. */
   readonly modelsDir?: string;
+  /** lcc cache root holding downloaded models in `models/`. Default: $LCC_CACHE_DIR, else ~/.cache/lcc. */
+  readonly cacheDir?: string;
+  /** Never download a missing model. Default: true when LCC_OFFLINE is "1". */
+  readonly offline?: boolean;
+  /** Hub base URL for downloads. Default: $LCC_HUB_URL, else https://huggingface.co. */
+  readonly hubUrl?: string;
+  /** Receives download progress when the model is pulled on first use. */
+  readonly onDownloadProgress?: (event: PullProgressEvent) => void;
+  /** Cancels a download on first use. */
+  readonly signal?: AbortSignal;
 }
 
 async function kind(target: string): Promise<"file" | "directory" | null> {
@@ -48,6 +65,24 @@ export async function resolveModelPath(source: string, options: LoadModelOptions
     const candidate = path.join(modelsDir, source);
     if ((await kind(candidate)) !== null) return path.resolve(candidate);
   }
+
+  // Known models and hub ids: the download cache, then a download on first use.
+  const reference = parseModelReference(source);
+  if (reference !== null) {
+    const cached = await findCachedModel(source, { cacheDir: options.cacheDir });
+    if (cached !== null) return cached;
+    if (options.offline ?? process.env.LCC_OFFLINE === "1") {
+      const models = modelsDir ? `the models folder ${modelsDir} or ` : "";
+      throw new ModelLoadError(
+        `model "${source}" is not in ${models}the download cache ${modelCacheDir(options.cacheDir)}, and offline mode (LCC_OFFLINE=1) forbids downloading it\n` +
+          `hint: run "lcc models pull ${source}" while online, or set LCC_MODELS to a folder that contains "${source}"`,
+        { details: { source, modelsDir, offline: true } },
+      );
+    }
+    const pulled = await pullModel(source, { cacheDir: options.cacheDir, hubUrl: options.hubUrl, onProgress: options.onDownloadProgress, signal: options.signal });
+    return pulled.path;
+  }
+
   const searched = modelsDir ? ` or in the models folder ${modelsDir}` : "";
   throw new ModelLoadError(
     `model "${source}" was not found as a path${searched}; pass a model folder or checkpoint path, or set LCC_MODELS to a folder that contains "${source}"`,

@@ -3,12 +3,16 @@
  * Models are read from $LCC_MODELS (for example ../shared/models).
  */
 
+import { runCompileCostBenchmark } from "./compile-cost.js";
 import { runFidelityBenchmark } from "./fidelity.js";
 import { runForwardBenchmark } from "./foundation.js";
+import { runGradientBenchmark } from "./gradient.js";
 import { describeMachine } from "./machine.js";
 
 const sections: [string, () => Promise<string>][] = [
   ["Forward pass (prefill and decode)", runForwardBenchmark],
+  ["Gradient cost (forward and backward)", runGradientBenchmark],
+  ["Compile cost", runCompileCostBenchmark],
   ["Compile fidelity (stories260K)", runFidelityBenchmark],
 ];
 

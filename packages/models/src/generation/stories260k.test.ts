@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertToHfFolder } from "../convert.js";
+import { modelHashes } from "../fingerprint.js";
 import { type ResolvedModel, loadModel } from "../load.js";
 import { sharedPath } from "../test/shared.js";
 import { generateTokens } from "./generate.js";
@@ -46,6 +47,15 @@ describe("stories260K forward pass", () => {
     expect(checkpoint.format).toBe("llama2c");
     expect(converted.format).toBe("huggingface");
     expect(converted.model.config.numKvHeads).toBe(4);
+  });
+
+  it("gives the checkpoint and its converted folder one fingerprint", () => {
+    const fromCheckpoint = modelHashes(checkpoint.model, checkpoint.tokenizer);
+    const fromFolder = modelHashes(converted.model, converted.tokenizer);
+    expect(fromFolder.weightsSha256).toBe(fromCheckpoint.weightsSha256);
+    expect(fromFolder.tokenizerSha256).toBe(fromCheckpoint.tokenizerSha256);
+    expect(fromFolder.configSha256).toBe(fromCheckpoint.configSha256);
+    expect(fromCheckpoint.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("matches the golden top-5 logits at position 0", async () => {

@@ -155,7 +155,7 @@ describe("loadLlama2cCheckpoint on stories260K", () => {
       attentionBias: false,
       tieWordEmbeddings: true,
       bosTokenId: 1,
-      eosTokenIds: [2],
+      eosTokenIds: [2, 1],
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -290,7 +290,9 @@ function llama2cConfig(header: Llama2cHeader, name: string): LlamaConfig {
     attentionBias: false,
     tieWordEmbeddings: header.sharedClassifier,
     bosTokenId: 1,
-    eosTokenIds: Object.freeze([2]),
+    // llama2.c's training data separates stories with BOS, and its run.c ends generation
+    // when the model emits BOS; </s> (2) ends it too.
+    eosTokenIds: Object.freeze([2, 1]),
   } satisfies LlamaConfig);
 }
 

@@ -1,0 +1,171 @@
+/**
+ * A model hub on loopback for download tests. The hub server answers
+ * `/<owner>/<name>/resolve/<revision>/<path>` like the Hugging Face hub: small files
+ * directly with a git-style ETag, large ("LFS") files with a redirect to a second
+ * server (another origin, like the hub's storage host) that carries `X-Linked-Etag`
+ * (the sha256) and `X-Linked-Size`. The storage server honours Range requests.
+ *
+ * Each file can be told to misbehave: close the connection midway, send altered bytes,
+ * ignore ranges, or stall.
+ */
+
+import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ServedFile {
+  readonly bytes: Buffer;
+  /** Served through a redirect to the storage server, with the sha256 announced. */
+  readonly lfs: boolean;
+}
+
+export interface LoggedRequest {
+  readonly server: "hub" | "storage";
+  readonly path: string;
+  readonly range: string | null;
+  readonly authorization: string | null;
+}
+
+export class TestHub {
+  /** `<owner>/<name>/<revision>/<path>` → file. */
+  readonly files = new Map<string, ServedFile>();
+  readonly requests: LoggedRequest[] = [];
+  /** Per file key: body bytes after which the next responses close the connection, one entry per response. */
+  readonly cutAfter = new Map<string, number[]>();
+  /** Files whose bytes are altered (one byte flipped) in every response. */
+  readonly corrupted = new Set<string>();
+  /** Files whose announced sha256 is wrong (the bytes themselves are intact). */
+  readonly wrongAnnouncedSha = new Set<string>();
+  /** Files whose responses send headers and then nothing. */
+  readonly stalled = new Set<string>();
+  /** Whether the storage server honours Range requests. */
+  rangeSupport = true;
+  /** Status sent for every hub request when set (e.g. 401), in place of the file. */
+  forcedStatus: number | null = null;
+
+  private readonly hub = http.createServer((request, response) => this.serveHub(request, response));
+  private readonly storage = http.createServer((request, response) => this.serveStorage(request, response));
+  private readonly sockets = new Set<import("node:net").Socket>();
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
+  }
+
+  private get storageUrl(): string {
+    return `http://127.0.0.1:${(this.storage.address() as AddressInfo).port}`;
+  }
+
+  async start(): Promise<this> {
+    for (const server of [this.hub, this.storage]) {
+      server.on("connection", (socket) => {
+        this.sockets.add(socket);
+        socket.on("close", () => this.sockets.delete(socket));
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    }
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all([this.hub, this.storage].map((server) => new Promise((resolve) => server.close(resolve))));
+  }
+
+  /** Serves `bytes` as `<repo>/resolve/<revision>/<path>`. */
+  addFile(repo: string, revision: string, filePath: string, bytes: Buffer, lfs: boolean): string {
+    const key = `${repo}/${revision}/${filePath}`;
+    this.files.set(key, { bytes, lfs });
+    return key;
+  }
+
+  requestsFor(fragment: string): LoggedRequest[] {
+    return this.requests.filter((request) => request.path.includes(fragment));
+  }
+
+  private log(server: LoggedRequest["server"], request: http.IncomingMessage): void {
+    this.requests.push({
+      server,
+      path: decodeURIComponent(request.url ?? ""),
+      range: request.headers.range ?? null,
+      authorization: request.headers.authorization ?? null,
+    });
+  }
+
+  private serveHub(request: http.IncomingMessage, response: http.ServerResponse): void {
+    this.log("hub", request);
+    if (this.forcedStatus !== null) {
+      response.writeHead(this.forcedStatus, { "x-error-code": "RepoNotFound", "x-error-message": "Repository not found" }).end();
+      return;
+    }
+    const match = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURIComponent(request.url ?? ""));
+    const key = match === null ? null : `${match[1]}/${match[2]}/${match[3]}`;
+    const file = key === null ? undefined : this.files.get(key);
+    if (key === null || file === undefined) {
+      response.writeHead(404, { "x-error-code": "EntryNotFound", "x-error-message": "Entry not found" }).end();
+      return;
+    }
+    const sha256 = createHash("sha256").update(file.bytes).digest("hex");
+    if (file.lfs) {
+      const announced = this.wrongAnnouncedSha.has(key) ? "0".repeat(64) : sha256;
+      response
+        .writeHead(302, {
+          location: `${this.storageUrl}/blobs/${encodeURIComponent(key)}`,
+          "x-linked-etag": `"${announced}"`,
+          "x-linked-size": String(file.bytes.length),
+          "x-repo-commit": "c0ffee0000000000000000000000000000000000",
+          etag: `"${announced}"`,
+        })
+        .end();
+      return;
+    }
+    const gitSha1 = createHash("sha1").update(`blob ${file.bytes.length}\0`).update(file.bytes).digest("hex");
+    this.sendBody(key, file, request, response, { etag: `"${gitSha1}"`, "x-repo-commit": "c0ffee0000000000000000000000000000000000" }, false);
+  }
+
+  private serveStorage(request: http.IncomingMessage, response: http.ServerResponse): void {
+    this.log("storage", request);
+    const key = decodeURIComponent((request.url ?? "").replace(/^\/blobs\//, ""));
+    const file = this.files.get(key);
+    if (file === undefined) {
+      response.writeHead(404).end();
+      return;
+    }
+    this.sendBody(key, file, request, response, {}, this.rangeSupport);
+  }
+
+  private sendBody(key: string, file: ServedFile, request: http.IncomingMessage, response: http.ServerResponse, headers: http.OutgoingHttpHeaders, ranges: boolean): void {
+    // Step 1: the bytes, possibly altered.
+    let bytes = file.bytes;
+    if (this.corrupted.has(key)) {
+      bytes = Buffer.from(bytes);
+      bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
+    }
+
+    // Step 2: the whole file or the requested range.
+    const range = ranges ? /^bytes=(\d+)-$/.exec(request.headers.range ?? "") : null;
+    let status = 200;
+    let start = 0;
+    if (range !== null) {
+      start = Number(range[1]);
+      if (start >= bytes.length) {
+        response.writeHead(416, { "content-range": `bytes */${bytes.length}` }).end();
+        return;
+      }
+      status = 206;
+      headers = { ...headers, "content-range": `bytes ${start}-${bytes.length - 1}/${bytes.length}` };
+    }
+    const body = bytes.subarray(start);
+    response.writeHead(status, { ...headers, "content-length": String(body.length), "accept-ranges": ranges ? "bytes" : "none" });
+
+    // Step 3: misbehave as told.
+    if (this.stalled.has(key)) return;
+    const cut = this.cutAfter.get(key)?.shift();
+    if (cut !== undefined) {
+      response.write(body.subarray(0, cut));
+      // Give the client time to read the bytes before the connection breaks.
+      setTimeout(() => response.socket?.destroy(), 50);
+      return;
+    }
+    response.end(body);
+  }
+}
