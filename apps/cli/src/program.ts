@@ -10,6 +10,7 @@ import { registerCompile } from "./commands/compile.js";
 import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerQuickstart } from "./commands/quickstart.js";
 import { registerModels } from "./commands/models.js";
 import { UsageError } from "./options.js";
 import { VERSION } from "./version.js";
@@ -20,6 +21,7 @@ export function createProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerQuickstart(program);
   registerCompile(program);
   registerAsk(program);
   registerInspect(program);

@@ -69,7 +69,9 @@ export async function compileContext(request: CompileRequest): Promise<CompiledM
       `the query pool has ${request.queryPool.length} entries but ${options.queries + options.heldOutQueries} queries were requested; lower --queries or use a larger pool`,
     );
   }
-  const segmentLength = Math.min(options.segmentTokens, config.maxPositions) - 1;
+  // The reconstruction teacher reads [BOS; segment; BOS; segment], so a segment (with its
+  // BOS) may fill at most half of the model's window.
+  const segmentLength = Math.min(options.segmentTokens, Math.floor(config.maxPositions / 2)) - 1;
   const segmentCount = Math.ceil(contextIds.length / segmentLength);
 
   // Compile each segment as [BOS] + its tokens.

@@ -2,7 +2,8 @@
  * Query pools: the context-agnostic queries from which the compiler draws its
  * regularisation samples. Two pools are built in, both written for lcc: generic
  * instructions for chat models and story openings for base story models. Users may give
- * their own pool as a JSONL file with one {"instruction": "..."} object per line.
+ * their own pool as a JSONL file with one {"instruction": "..."} object per line, and
+ * plugins add named pools with registerQueryPool.
  */
 
 import { readFile } from "node:fs/promises";
@@ -358,4 +359,99 @@ function describeJson(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return `a ${typeof value}`;
+}
+
+// ---------------------------------------------------------------- registered pools
+
+/** Returns a pool's entries on demand, for pools that read a file or build their entries. */
+export type QueryPoolLoader = () => readonly string[] | Promise<readonly string[]>;
+
+interface RegisteredPool {
+  readonly source: readonly string[] | QueryPoolLoader;
+  /** The checked entries, once a loader ran. */
+  loaded?: Promise<readonly string[]>;
+}
+
+const registeredPools = new Map<string, RegisteredPool>();
+
+/** Lowercase words of letters and digits joined by single hyphens, e.g. "fables" or "news-questions". */
+const POOL_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/** Lists what is wrong with a pool's entries; an empty list means they are usable. */
+function poolEntryProblems(entries: unknown): string[] {
+  if (!Array.isArray(entries)) return [`the entries must be an array of strings, got ${describeJson(entries)}`];
+  if (entries.length === 0) return ["the pool has no entries"];
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    if (typeof entry !== "string") problems.push(`entry ${index} must be a string, got ${describeJson(entry)}`);
+    else if (entry.trim().length === 0) problems.push(`entry ${index} is empty`);
+  });
+  return problems;
+}
+
+/**
+ * Adds a query pool under `name`, given as its entries or as a loader that returns them
+ * on first use. Names follow the loss naming rule (e.g. "fables") and must not be taken
+ * by a built-in or a registered pool. Entries given directly are checked now and a
+ * loader's entries when it runs, each failure raising QueryPoolError.
+ */
+export function registerQueryPool(name: string, source: readonly string[] | QueryPoolLoader): void {
+  if (typeof name !== "string" || !POOL_NAME.test(name)) {
+    throw new InvalidArgumentError(`a query pool name must be lowercase words of letters and digits joined by '-' (e.g. "fables"), got ${JSON.stringify(name)}`);
+  }
+  if ((QUERY_POOL_NAMES as readonly string[]).includes(name) || registeredPools.has(name)) {
+    const kind = registeredPools.has(name) ? "a registered" : "a built-in";
+    throw new InvalidArgumentError(`query pool "${name}" is already ${kind} pool; choose another name`, { details: { name } });
+  }
+  if (typeof source !== "function") {
+    const problems = poolEntryProblems(source);
+    if (problems.length > 0) throw new QueryPoolError(`invalid query pool "${name}": ${problems.join("; ")}`, { details: { name, problems } });
+    registeredPools.set(name, { source: Object.freeze([...source]) });
+    return;
+  }
+  registeredPools.set(name, { source });
+}
+
+/** Whether `name` is a built-in or registered pool (and not a file path). */
+export function hasQueryPool(name: string): boolean {
+  return (QUERY_POOL_NAMES as readonly string[]).includes(name) || registeredPools.has(name);
+}
+
+/** Names of every pool: the built-in ones, then the registered ones in registration order. */
+export function listQueryPools(): string[] {
+  return [...QUERY_POOL_NAMES, ...registeredPools.keys()];
+}
+
+/**
+ * Returns the entries of a built-in or registered pool. Throws QueryPoolError for an
+ * unknown name, listing the known ones, or when a loader fails or returns invalid entries.
+ */
+export async function getQueryPool(name: string): Promise<readonly string[]> {
+  if ((QUERY_POOL_NAMES as readonly string[]).includes(name)) return builtInQueryPool(name as QueryPoolName);
+  const pool = registeredPools.get(name);
+  if (pool === undefined) {
+    throw new QueryPoolError(
+      `unknown query pool ${JSON.stringify(name)}; known pools: ${listQueryPools().join(", ")}. Give a JSONL file, or load the plugin that adds the pool`,
+      { details: { name } },
+    );
+  }
+  if (typeof pool.source !== "function") return pool.source;
+  // A failed load is forgotten, so that the next call runs the loader again.
+  pool.loaded ??= runLoader(name, pool.source).catch((error: unknown) => {
+    pool.loaded = undefined;
+    throw error;
+  });
+  return pool.loaded;
+}
+
+async function runLoader(name: string, loader: QueryPoolLoader): Promise<readonly string[]> {
+  let entries: unknown;
+  try {
+    entries = await loader();
+  } catch (error) {
+    throw new QueryPoolError(`the loader of query pool "${name}" failed: ${(error as Error).message}`, { cause: error, details: { name } });
+  }
+  const problems = poolEntryProblems(entries);
+  if (problems.length > 0) throw new QueryPoolError(`the loader of query pool "${name}" returned invalid entries: ${problems.join("; ")}`, { details: { name, problems } });
+  return Object.freeze([...(entries as string[])]);
 }

@@ -7,6 +7,7 @@ import { runCompileCostBenchmark } from "./compile-cost.js";
 import { runFidelityBenchmark } from "./fidelity.js";
 import { runForwardBenchmark } from "./foundation.js";
 import { runGradientBenchmark } from "./gradient.js";
+import { runServingBenchmark } from "./serving-cost.js";
 import { describeMachine } from "./machine.js";
 
 const sections: [string, () => Promise<string>][] = [
@@ -14,6 +15,7 @@ const sections: [string, () => Promise<string>][] = [
   ["Gradient cost (forward and backward)", runGradientBenchmark],
   ["Compile cost", runCompileCostBenchmark],
   ["Compile fidelity (stories260K)", runFidelityBenchmark],
+  ["Serving with a memory versus the full context", runServingBenchmark],
 ];
 
 const only = process.argv[2];
