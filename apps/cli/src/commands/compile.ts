@@ -9,8 +9,9 @@ import {
   type BufferInit,
   type CompileOptions,
   CompileInputError,
-  builtInQueryPool,
   compileContext,
+  getQueryPool,
+  hasQueryPool,
   loadQueryPoolFile,
   toMemoryArtifact,
 } from "@lcc/compiler";
@@ -59,7 +60,7 @@ export function registerCompile(program: Command): void {
     .requiredOption("-o, --output <file>", "memory file to write (written atomically)")
     .option("-r, --ratio <r>", "context tokens per memory token (the compression ratio), at least 1", numberOption("--ratio", 1, 1e6), 16)
     .option("--steps <count>", "optimisation steps per segment", integerOption("--steps", 0), 100)
-    .option("--learning-rate <rate>", "AdamW learning rate", numberOption("--learning-rate", 0, 1e6, true), 1e-2)
+    .option("--learning-rate <rate>", "AdamW learning rate", numberOption("--learning-rate", 0, Number.MAX_VALUE, true), 1e-2)
     .addOption(new Option("--schedule <name>", "learning-rate schedule").choices(["constant", "cosine"]).default("constant"))
     .option("--warmup-steps <count>", "linear learning-rate warm-up steps", integerOption("--warmup-steps", 0), 0)
     .option("--clip-norm <value>", "clip the global gradient norm to this value; 0 disables clipping", numberOption("--clip-norm", 0, 1e9), 1)
@@ -70,10 +71,10 @@ export function registerCompile(program: Command): void {
     .option("--buffer-init <init>", 'buffer embedding initialisation: "mean" (of the covered context tokens), "shared", or "token:<id>"', "mean")
     .option("--freeze-buffer", "keep the buffer embeddings at their initial values (ablation)")
     .option("--lora-at-read-time", "keep the LoRA on when the memory is read during training (ablation)")
-    .addOption(new Option("--reconstruction-loss <name>", "reconstruction loss: KL to the full-context teacher, or gold-token cross-entropy").choices(["kl", "ce"]).default("kl"))
+    .option("--reconstruction-loss <name>", 'reconstruction loss: "kl" (KL to the full-context teacher), "ce" (gold-token cross-entropy), or a loss added by a plugin', "kl")
     .option("--queries <count>", "regularisation queries drawn from the pool; 0 disables regularisation (ablation)", integerOption("--queries", 0), 64)
     .option("--answer-tokens <count>", "tokens of each query's teacher answer", integerOption("--answer-tokens", 1), 24)
-    .option("--query-pool <pool>", 'query pool: "story-openings", "instructions", or a JSONL file of {"instruction": ...} lines (default: story-openings)')
+    .option("--query-pool <pool>", 'query pool: "story-openings", "instructions", a pool added by a plugin, or a JSONL file of {"instruction": ...} lines (default: story-openings)')
     .option("--segment-tokens <count>", "contexts longer than this are split into segments compiled one by one", integerOption("--segment-tokens", 2), 2048)
     .option("--held-out-queries <count>", "queries held out to measure KL for early stopping; 0 disables early stopping", integerOption("--held-out-queries", 0), 0)
     .option("--patience <count>", "early stopping: evaluations without held-out improvement before stopping", integerOption("--patience", 1), 5)
@@ -103,7 +104,7 @@ async function readInput(input: string): Promise<string> {
 
 async function queryPoolTokens(resolved: ResolvedModel, pool: string | undefined): Promise<{ name: string; entries: number[][] }> {
   const name = pool ?? "story-openings";
-  const texts = name === "story-openings" || name === "instructions" ? [...builtInQueryPool(name)] : await loadQueryPoolFile(name);
+  const texts = hasQueryPool(name) ? [...(await getQueryPool(name))] : await loadQueryPoolFile(name);
   return { name: name.endsWith(".jsonl") ? path.basename(name) : name, entries: texts.map((text) => resolved.tokenizer.encode(text, { addBos: false })) };
 }
 
