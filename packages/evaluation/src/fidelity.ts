@@ -4,7 +4,7 @@
  * teacher-forced reconstruction accuracy of the context.
  */
 
-import { type CompileOptions, compileContext, sinkCache } from "@lcc/compiler";
+import { type CompileOptions, type CompileProgress, compileContext, sinkCache } from "@lcc/compiler";
 import type { LanguageModel, LoadedModel } from "@lcc/models";
 import { BASELINES, type BaselineName, type ReaderPrefix, baselinePrefix, memoryPrefix } from "./baselines.js";
 
@@ -62,6 +62,10 @@ export interface StoryRequest {
   readonly variants: Readonly<Record<string, Partial<CompileOptions>>>;
   readonly ratio: number;
   readonly baselines?: readonly BaselineName[];
+  /** Receives the compile progress of each variant, with the variant's label. */
+  readonly onProgress?: (label: string, event: CompileProgress) => void;
+  /** Cancels the compilations. */
+  readonly signal?: AbortSignal;
 }
 
 /** Compiles each variant on the story's first half and scores every prefix on both halves. */
@@ -80,7 +84,14 @@ export async function evaluateStory(model: LoadedModel, reader: LanguageModel, r
   const compileSeconds: Record<string, number> = {};
   const sink = await sinkCache(reader);
   for (const [label, options] of Object.entries(request.variants)) {
-    const compiled = await compileContext({ model, contextIds: answer, queryPool: request.queryPool, options: { ...options, ratio: request.ratio } });
+    const compiled = await compileContext({
+      model,
+      contextIds: answer,
+      queryPool: request.queryPool,
+      options: { ...options, ratio: request.ratio },
+      onProgress: request.onProgress === undefined ? undefined : (event) => request.onProgress?.(label, event),
+      signal: request.signal,
+    });
     compileSeconds[label] = compiled.wallSeconds;
     prefixes.set(label, memoryPrefix(sink, compiled.layers, compiled.positions));
   }

@@ -17,7 +17,7 @@ import {
   runQaSuite,
 } from "@lcc/evaluation";
 import { LanguageModel, type ResolvedModel, loadModel } from "@lcc/models";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { evaluationProgressHandler } from "../eval/progress.js";
 import { writeReportFiles } from "../eval/write-report.js";
 import { UsageError, integerOption } from "../options.js";
@@ -48,7 +48,10 @@ export function parseRatios(value: string): number[] {
   const parts = value.split(",").map((part) => part.trim());
   const ratios = parts.map(Number);
   const bad = parts.filter((part, i) => part === "" || !Number.isFinite(ratios[i]) || (ratios[i] as number) < 1);
-  if (bad.length > 0) throw new InvalidArgumentError(`--ratios must be a comma-separated list of numbers ≥ 1 such as 4,8,16,32; invalid entries: ${bad.map((b) => `"${b}"`).join(", ")}.`);
+  if (bad.length > 0)
+    throw new InvalidArgumentError(
+      `--ratios must be a comma-separated list of numbers ≥ 1 such as 4,8,16,32; invalid entries: ${bad.map((b) => `"${b}"`).join(", ")}.`,
+    );
   if (new Set(ratios).size !== ratios.length) throw new InvalidArgumentError(`--ratios lists a ratio twice: "${value}".`);
   return ratios;
 }
@@ -57,24 +60,48 @@ export function registerEval(program: Command): void {
   program
     .command("eval")
     .description(
-      "Evaluate memories on a JSONL data file: stories ({\"text\"}) by continuation fidelity against every equal-budget baseline, " +
+      'Evaluate memories on a JSONL data file: stories ({"text"}) by continuation fidelity against every equal-budget baseline, ' +
         'or questions ({"context", "question", "answer"}) by exact match and token F1. Writes results.json, results.md, fidelity.svg and fidelity.png.',
     )
     .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
     .requiredOption("-d, --data <file>", "JSONL data file: one story or one question record per line")
-    .option("-r, --ratios <list>", "comma-separated compression ratios (context tokens per memory token)", parseRatios, [4, 8, 16, 32])
-    .option("--stories <count>", "evaluate the first <count> usable records (stories or questions) of the file; default all", integerOption("--stories", 1))
+    .addOption(
+      new Option("-r, --ratios <list>", "comma-separated compression ratios (context tokens per memory token)")
+        .argParser(parseRatios)
+        .default([4, 8, 16, 32], "4,8,16,32"),
+    )
+    .option(
+      "--stories <count>",
+      "evaluate the first <count> usable records (stories or questions) of the file; default all",
+      integerOption("--stories", 1),
+    )
     .option("--steps <count>", "optimisation steps of each memory compile", integerOption("--steps", 0), 100)
-    .option("--queries <count>", "regularisation queries of each memory compile; 0 disables regularisation", integerOption("--queries", 0), 64)
-    .option("--query-pool <pool>", 'query pool: "story-openings", "instructions", or a JSONL file of {"instruction": ...} lines (default: story-openings for stories, instructions for questions)')
+    .option(
+      "--queries <count>",
+      "regularisation queries of each memory compile; 0 disables regularisation",
+      integerOption("--queries", 0),
+      64,
+    )
+    .option(
+      "--query-pool <pool>",
+      'query pool: "story-openings", "instructions", or a JSONL file of {"instruction": ...} lines (default: story-openings for stories, instructions for questions)',
+    )
     .option("-o, --out <dir>", "folder for the report files (created when missing)", "lcc-eval")
     .option("-s, --seed <value>", "seed of query sampling and adapter initialisation", integerOption("--seed", 0, 2 ** 31 - 1), 0)
-    .option("--also-ce", "also compile a memory whose reconstruction loss is gold-token cross-entropy (besides KL to the full-context teacher)")
-    .option("--max-answer-tokens <count>", "questions: maximum tokens of each generated answer", integerOption("--max-answer-tokens", 1), 32)
+    .option(
+      "--also-ce",
+      "also compile a memory whose reconstruction loss is gold-token cross-entropy (besides KL to the full-context teacher)",
+    )
+    .option(
+      "--max-answer-tokens <count>",
+      "questions: maximum tokens of each generated answer",
+      integerOption("--max-answer-tokens", 1),
+      32,
+    )
     .option("--qa-prompt <template>", 'questions: text read after the context; "{question}" is replaced by the question', DEFAULT_QA_PROMPT)
     .option("--judge-url <url>", "questions: base URL of an OpenAI-compatible API whose model grades each answer (off unless given)")
     .option("--judge-model <name>", "questions: model name sent to the judge endpoint")
-    .option("--judge-key-env <name>", "questions: environment variable that holds the judge's API key, sent as a bearer token")
+    .option("--judge-key-env <name>", "questions: environment variable that contains the judge's API key, sent as a bearer token")
     .option("--threads <count>", "onnxruntime intra-op threads; 0 lets onnxruntime choose", integerOption("--threads", 0, 1024), 0)
     .option("-q, --quiet", "print no progress")
     .action(async (options: EvalCommandOptions) => {
@@ -82,17 +109,18 @@ export function registerEval(program: Command): void {
     });
 }
 
-/** The judge configured by --judge-url, --judge-model and --judge-key-env, or undefined. */
+/** Creates the judge configured by --judge-url, --judge-model and --judge-key-env; returns undefined when none is set. */
 function createJudge(options: EvalCommandOptions): ChatJudge | undefined {
-  const given = [options.judgeUrl, options.judgeModel, options.judgeKeyEnv].some((value) => value !== undefined);
-  if (!given) return undefined;
+  const judgeRequested = [options.judgeUrl, options.judgeModel, options.judgeKeyEnv].some((value) => value !== undefined);
+  if (!judgeRequested) return undefined;
   if (options.judgeUrl === undefined || options.judgeModel === undefined) {
     throw new UsageError("the judge needs both --judge-url and --judge-model");
   }
   let apiKey: string | undefined;
   if (options.judgeKeyEnv !== undefined) {
     apiKey = process.env[options.judgeKeyEnv];
-    if (apiKey === undefined || apiKey === "") throw new UsageError(`the environment variable ${options.judgeKeyEnv} named by --judge-key-env is not set`);
+    if (apiKey === undefined || apiKey === "")
+      throw new UsageError(`the environment variable ${options.judgeKeyEnv} named by --judge-key-env is not set`);
   }
   return new ChatJudge({ url: options.judgeUrl, model: options.judgeModel, apiKey });
 }
@@ -107,9 +135,10 @@ async function evaluate(options: EvalCommandOptions): Promise<void> {
   const data = await readEvaluationData(options.data);
   const judge = createJudge(options);
   if (judge !== undefined && data.kind !== "qa") {
-    throw new UsageError(`the judge grades answers to questions, but ${options.data} holds stories; drop the --judge-* options`);
+    throw new UsageError(`the judge grades answers to questions, but ${options.data} contains stories; drop the --judge-* options`);
   }
-  if (!options.qaPrompt.includes("{question}")) throw new UsageError(`--qa-prompt must contain "{question}", got ${JSON.stringify(options.qaPrompt)}`);
+  if (!options.qaPrompt.includes("{question}"))
+    throw new UsageError(`--qa-prompt must contain "{question}", got ${JSON.stringify(options.qaPrompt)}`);
   const queryPoolName = options.queryPool ?? (data.kind === "qa" ? "instructions" : "story-openings");
 
   const resolved = await loadModel(options.model);
@@ -125,17 +154,44 @@ async function evaluate(options: EvalCommandOptions): Promise<void> {
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once("SIGINT", onSignal);
-  const common = { model: resolved.model, reader, tokenizer: resolved.tokenizer, ratios: options.ratios, variants, queryPool, maxRecords: options.stories, onProgress, signal: controller.signal };
+  const common = {
+    model: resolved.model,
+    reader,
+    tokenizer: resolved.tokenizer,
+    ratios: options.ratios,
+    variants,
+    queryPool,
+    maxRecords: options.stories,
+    onProgress,
+    signal: controller.signal,
+  };
   const settings: ReportSettings = { ratios: options.ratios, maxRecords: options.stories ?? null, queryPool: queryPoolName, variants };
-  const header = { format: "lcc-eval", version: 1, createdAt: new Date().toISOString(), model: { name: options.model, path: resolved.path }, data: options.data } as const;
+  const header = {
+    format: "lcc-eval",
+    version: 1,
+    createdAt: new Date().toISOString(),
+    model: { name: options.model, path: resolved.path },
+    data: options.data,
+  } as const;
   let report: EvaluationReport;
   try {
     if (data.kind === "stories") {
       report = { ...header, kind: "stories", settings, ...(await runFidelitySuite({ ...common, stories: data.records })) };
     } else {
-      const result = await runQaSuite({ ...common, records: data.records, promptTemplate: options.qaPrompt, maxAnswerTokens: options.maxAnswerTokens, judge });
+      const result = await runQaSuite({
+        ...common,
+        records: data.records,
+        promptTemplate: options.qaPrompt,
+        maxAnswerTokens: options.maxAnswerTokens,
+        judge,
+      });
       const judgeSettings = judge === undefined ? null : { endpoint: judge.endpoint, model: judge.model };
-      report = { ...header, kind: "qa", settings: { ...settings, maxAnswerTokens: options.maxAnswerTokens, promptTemplate: options.qaPrompt, judge: judgeSettings }, ...result };
+      report = {
+        ...header,
+        kind: "qa",
+        settings: { ...settings, maxAnswerTokens: options.maxAnswerTokens, promptTemplate: options.qaPrompt, judge: judgeSettings },
+        ...result,
+      };
     }
   } finally {
     process.off("SIGINT", onSignal);

@@ -3,7 +3,7 @@
  */
 
 import type { EvaluationProgress } from "@lcc/evaluation";
-import { ProgressLine, formatSeconds } from "../progress-bar.js";
+import { type ProgressLine, formatSeconds } from "../progress-bar.js";
 
 /** Returns a progress handler that draws on `progress` for a run over `ratioCount` ratios. */
 export function evaluationProgressHandler(progress: ProgressLine, ratioCount: number, quiet: boolean): (event: EvaluationProgress) => void {
@@ -26,9 +26,15 @@ export function evaluationProgressHandler(progress: ProgressLine, ratioCount: nu
         return;
       case "compile": {
         const compile = event.event;
-        if (compile.type === "teacher") progress.update(label, event.index, event.total, `${event.id} ${event.label}: teacher ${compile.done}/${compile.total}${eta()}`);
+        if (compile.type === "teacher")
+          progress.update(label, event.index, event.total, `${event.id} ${event.label}: teacher ${compile.done}/${compile.total}${eta()}`);
         if (compile.type === "step") {
-          progress.update(label, event.index, event.total, `${event.id} ${event.label}: step ${compile.step}/${compile.steps} loss ${compile.loss.toFixed(4)}${eta()}`);
+          progress.update(
+            label,
+            event.index,
+            event.total,
+            `${event.id} ${event.label}: step ${compile.step}/${compile.steps} loss ${compile.loss.toFixed(4)}${eta()}`,
+          );
         }
         return;
       }
