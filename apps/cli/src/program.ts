@@ -12,6 +12,7 @@ import { registerGenerate } from "./commands/generate.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerQuickstart } from "./commands/quickstart.js";
 import { registerModels } from "./commands/models.js";
+import { registerPlugins } from "./commands/plugins.js";
 import { UsageError } from "./options.js";
 import { VERSION } from "./version.js";
 
@@ -21,6 +22,7 @@ export function createProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerPlugins(program);
   registerQuickstart(program);
   registerCompile(program);
   registerAsk(program);

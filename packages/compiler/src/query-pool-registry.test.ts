@@ -51,20 +51,26 @@ describe("query pool registry", () => {
       /invalid query pool "registry-bad": entry 1 is empty; entry 2 must be a string, got a number/,
     );
     registerQueryPool("registry-bad-loader", () => ["fine", "  "]);
-    await expect(getQueryPool("registry-bad-loader")).rejects.toThrow(/the loader of query pool "registry-bad-loader" returned invalid entries: entry 1 is empty/);
+    await expect(getQueryPool("registry-bad-loader")).rejects.toThrow(
+      /the loader of query pool "registry-bad-loader" returned invalid entries: entry 1 is empty/,
+    );
     expect(hasQueryPool("registry-empty")).toBe(false);
   });
 
   it("rejects invalid and taken names", () => {
     expect(() => registerQueryPool("Fables", ["x"])).toThrow(InvalidArgumentError);
     expect(() => registerQueryPool("pool.jsonl", ["x"])).toThrow(/must be lowercase words of letters and digits joined by '-'/);
-    expect(() => registerQueryPool("story-openings", ["x"])).toThrow(/query pool "story-openings" is already a built-in pool; choose another name/);
+    expect(() => registerQueryPool("story-openings", ["x"])).toThrow(
+      /query pool "story-openings" is already a built-in pool; choose another name/,
+    );
     registerQueryPool("registry-taken", ["x"]);
     expect(() => registerQueryPool("registry-taken", ["y"])).toThrow(/query pool "registry-taken" is already a registered pool/);
   });
 
   it("lists known pools for an unknown name", async () => {
     await expect(getQueryPool("no-such-pool")).rejects.toThrow(QueryPoolError);
-    await expect(getQueryPool("no-such-pool")).rejects.toThrow(/unknown query pool "no-such-pool"; known pools: instructions, story-openings, .*load the plugin that adds the pool/);
+    await expect(getQueryPool("no-such-pool")).rejects.toThrow(
+      /unknown query pool "no-such-pool"; known pools: instructions, story-openings, .*load the plugin that adds the pool/,
+    );
   });
 });

@@ -302,7 +302,7 @@ export async function loadQueryPoolFile(path: string): Promise<string[]> {
     const code = (error as NodeJS.ErrnoException).code;
     const message =
       code === "ENOENT"
-        ? `query pool file not found: ${path}; check the path, or use a built-in pool (${QUERY_POOL_NAMES.join(", ")})`
+        ? `query pool file not found: ${path}; check the path, use a named pool (${listQueryPools().join(", ")}), or load the plugin that adds the pool`
         : `could not read query pool file ${path}: ${(error as Error).message}`;
     throw new QueryPoolError(message, { cause: error, details: { path } });
   }
@@ -412,7 +412,7 @@ export function registerQueryPool(name: string, source: readonly string[] | Quer
   registeredPools.set(name, { source });
 }
 
-/** Whether `name` is a built-in or registered pool (and not a file path). */
+/** Returns whether `name` is a built-in or registered pool, as opposed to a file path. */
 export function hasQueryPool(name: string): boolean {
   return (QUERY_POOL_NAMES as readonly string[]).includes(name) || registeredPools.has(name);
 }

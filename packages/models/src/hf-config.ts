@@ -12,6 +12,7 @@ import { InvalidArgumentError } from "@lcc/tensor";
 
 import type { Architecture, LlamaConfig, RopeScaling } from "./config.js";
 import { UnsupportedModelError } from "./errors.js";
+import { applyModelFamily } from "./model-families.js";
 
 /** transformers model class → lcc architecture. */
 export const SUPPORTED_HF_ARCHITECTURES: Readonly<Record<string, Architecture>> = Object.freeze({
@@ -185,15 +186,17 @@ function readRopeScaling(json: Record<string, unknown>, problems: string[]): Rop
  * Throws UnsupportedModelError for an architecture lcc cannot run, and one
  * UnsupportedModelError listing every missing or invalid field otherwise.
  */
-export function parseHfConfig(json: unknown, name: string): LlamaConfig {
+export function parseHfConfig(raw: unknown, name: string): LlamaConfig {
   if (typeof name !== "string" || name.length === 0) throw new InvalidArgumentError(`model name must be a non-empty string, found ${JSON.stringify(name)}`);
-  if (!isRecord(json)) {
-    throw new UnsupportedModelError(`config.json of model "${name}" must be a JSON object, found ${Array.isArray(json) ? "an array" : typeof json}`, {
+  if (!isRecord(raw)) {
+    throw new UnsupportedModelError(`config.json of model "${name}" must be a JSON object, found ${Array.isArray(raw) ? "an array" : typeof raw}`, {
       details: { name },
     });
   }
 
-  // Step 1: architecture, which decides the remaining defaults.
+  // Step 1: architecture, which decides the remaining defaults. A registered model
+  // family first maps its own architecture onto a supported one.
+  const json = applyModelFamily(raw, name);
   const { architecture, problems: architectureProblems } = detectArchitecture(json, name);
   const fields = new FieldReader(json);
   fields.problems.push(...architectureProblems);

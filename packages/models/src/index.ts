@@ -16,6 +16,7 @@ export * from "./hub/index.js";
 export * from "./convert.js";
 export * from "./safetensors/index.js";
 export * from "./hf-config.js";
+export * from "./model-families.js";
 export * from "./hf-folder.js";
 export * from "./random-model.js";
 export * from "./llama2c/checkpoint.js";

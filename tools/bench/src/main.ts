@@ -8,6 +8,7 @@ import { runFidelityBenchmark } from "./fidelity.js";
 import { runForwardBenchmark } from "./foundation.js";
 import { runGradientBenchmark } from "./gradient.js";
 import { runServingBenchmark } from "./serving-cost.js";
+import { runStorageBenchmark } from "./storage.js";
 import { describeMachine } from "./machine.js";
 
 const sections: [string, () => Promise<string>][] = [
@@ -15,6 +16,7 @@ const sections: [string, () => Promise<string>][] = [
   ["Gradient cost (forward and backward)", runGradientBenchmark],
   ["Compile cost", runCompileCostBenchmark],
   ["Compile fidelity (stories260K)", runFidelityBenchmark],
+  ["Storage dtype of memories", runStorageBenchmark],
   ["Serving with a memory versus the full context", runServingBenchmark],
 ];
 

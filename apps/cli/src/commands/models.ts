@@ -2,7 +2,15 @@
  * `lcc models`: model management (pull, list, convert).
  */
 
-import { KNOWN_MODELS, type PullProgressEvent, convertToHfFolder, listCachedModels, loadModel, modelCacheDir, pullModel } from "@lcc/models";
+import {
+  KNOWN_MODELS,
+  type PullProgressEvent,
+  convertToHfFolder,
+  listCachedModels,
+  loadModel,
+  modelCacheDir,
+  pullModel,
+} from "@lcc/models";
 import { type Command, Option } from "commander";
 import { ProgressLine } from "../progress-bar.js";
 
@@ -93,7 +101,10 @@ export function registerModels(program: Command): void {
     .command("convert")
     .description("Convert a model (for example a llama2.c checkpoint and its tokenizer) into a Hugging Face style folder.")
     .argument("<source>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
-    .requiredOption("-o, --output <folder>", "folder to write config.json, model.safetensors, tokenizer.json and tokenizer_config.json into")
+    .requiredOption(
+      "-o, --output <folder>",
+      "folder to write config.json, model.safetensors, tokenizer.json and tokenizer_config.json into",
+    )
     .addOption(new Option("--dtype <dtype>", "dtype of the written weights").choices(["float32", "float16", "bfloat16"]).default("float32"))
     .action(async (source: string, options: ConvertCommandOptions) => {
       const resolved = await loadModel(source);
@@ -108,7 +119,9 @@ function showPullProgress(progress: ProgressLine, event: PullProgressEvent): voi
     progress.update(`pull ${event.file}`, Math.round(event.bytesDone / 1024), Math.round(event.totalBytes / 1024), "KiB");
   } else if (event.type === "retry") {
     progress.finish();
-    process.stderr.write(`retrying ${event.file} (attempt ${event.attempt} of ${event.maxAttempts}, from byte ${event.resumeFrom}): ${event.reason}\n`);
+    process.stderr.write(
+      `retrying ${event.file} (attempt ${event.attempt} of ${event.maxAttempts}, from byte ${event.resumeFrom}): ${event.reason}\n`,
+    );
   } else if (event.type === "file-done") {
     progress.finish();
   }

@@ -21,11 +21,13 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(args: readonly string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing; build the CLI first (pnpm build)`);
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      env: { ...process.env, LCC_MODELS: "", LCC_CACHE_DIR: CACHE_DIR, ...options.env },
+      // Tests never download: LCC_OFFLINE=1 stops `stories260K` and hub ids from being pulled on first use.
+      env: { ...process.env, LCC_MODELS: "", LCC_CACHE_DIR: CACHE_DIR, LCC_OFFLINE: "1", ...options.env },
+      cwd: options.cwd,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

@@ -18,11 +18,27 @@ export const PART_SUFFIX = ".part";
 export type PullProgressEvent =
   | { readonly type: "file-start"; readonly file: string; readonly index: number; readonly count: number | null }
   | { readonly type: "bytes"; readonly file: string; readonly bytesDone: number; readonly totalBytes: number | null }
-  | { readonly type: "retry"; readonly file: string; readonly attempt: number; readonly maxAttempts: number; readonly reason: string; readonly resumeFrom: number }
-  | { readonly type: "file-done"; readonly file: string; readonly bytes: number; readonly sha256: string; readonly alreadyPresent: boolean };
+  | {
+      readonly type: "retry";
+      readonly file: string;
+      readonly attempt: number;
+      readonly maxAttempts: number;
+      readonly reason: string;
+      readonly resumeFrom: number;
+    }
+  | {
+      readonly type: "file-done";
+      readonly file: string;
+      readonly bytes: number;
+      readonly sha256: string;
+      readonly alreadyPresent: boolean;
+    };
 
-/** How a file's content was checked. */
-export type Verification = "pinned-sha256" | "hub-sha256" | "size-only";
+/**
+ * The check that a file's content passed before it was renamed into place:
+ * "previous-pull" marks a file that an earlier, interrupted pull had already checked.
+ */
+export type Verification = "pinned-sha256" | "hub-sha256" | "size-only" | "previous-pull";
 
 export interface DownloadedFile {
   readonly bytes: number;
@@ -103,7 +119,13 @@ export async function downloadFile(task: DownloadTask, settings: DownloadSetting
     const sha256 = await sha256OfFile(task.destination);
     if (task.expectedSha256 === undefined || sha256 === task.expectedSha256) {
       settings.onProgress({ type: "file-done", file: task.label, bytes: present, sha256, alreadyPresent: true });
-      return { bytes: present, sha256, verifiedBy: task.expectedSha256 === undefined ? "size-only" : "pinned-sha256", commit: null, alreadyPresent: true };
+      return {
+        bytes: present,
+        sha256,
+        verifiedBy: task.expectedSha256 === undefined ? "previous-pull" : "pinned-sha256",
+        commit: null,
+        alreadyPresent: true,
+      };
     }
     await rm(task.destination, { force: true });
   }
@@ -119,12 +141,22 @@ export async function downloadFile(task: DownloadTask, settings: DownloadSetting
       if (!(error instanceof RetryableFailure)) throw error;
       const resumeFrom = error.restart ? 0 : ((await fileSize(part)) ?? 0);
       if (attempt >= maxAttempts) {
-        const kept = resumeFrom > 0 ? `; ${resumeFrom} bytes are kept in ${part}, and the next pull resumes from there` : "";
+        const keptNote = resumeFrom > 0 ? `; ${resumeFrom} bytes are kept in ${part}, and the next pull resumes from there` : "";
         const ErrorClass = error.failure instanceof DownloadTimeoutError ? DownloadTimeoutError : DownloadError;
-        throw new ErrorClass(`${error.failure.message} (attempt ${attempt} of ${maxAttempts})${kept}`, { cause: error.failure, details: { ...error.failure.details, attempts: attempt } });
+        throw new ErrorClass(`${error.failure.message} (attempt ${attempt} of ${maxAttempts})${keptNote}`, {
+          cause: error.failure,
+          details: { ...error.failure.details, attempts: attempt },
+        });
       }
       restart = error.restart;
-      settings.onProgress({ type: "retry", file: task.label, attempt: attempt + 1, maxAttempts, reason: error.failure.message, resumeFrom });
+      settings.onProgress({
+        type: "retry",
+        file: task.label,
+        attempt: attempt + 1,
+        maxAttempts,
+        reason: error.failure.message,
+        resumeFrom,
+      });
       await delay(settings.retryDelayMs * 2 ** (attempt - 1), undefined, { signal: settings.signal }).catch(() => undefined);
       if (settings.signal?.aborted === true) throw aborted(task, part);
     }
@@ -132,18 +164,30 @@ export async function downloadFile(task: DownloadTask, settings: DownloadSetting
 }
 
 function aborted(task: DownloadTask, part: string): DownloadAbortedError {
-  return new DownloadAbortedError(`the download of ${task.label} was cancelled; the partial file ${part} is kept and the next pull resumes from it`, {
-    details: { file: task.label },
-  });
+  return new DownloadAbortedError(
+    `the download of ${task.label} was cancelled; the partial file ${part} is kept and the next pull resumes from it`,
+    {
+      details: { file: task.label },
+    },
+  );
 }
 
-/** One request: resumes from the `.part` file when possible, then verifies and renames it. */
-async function attemptDownload(task: DownloadTask, part: string, settings: DownloadSettings, optional: boolean): Promise<DownloadedFile | null> {
+/** Runs one request, resuming from the `.part` file when possible, then verifies the file and renames it into place. */
+async function attemptDownload(
+  task: DownloadTask,
+  part: string,
+  settings: DownloadSettings,
+  optional: boolean,
+): Promise<DownloadedFile | null> {
   let offset = (await fileSize(part)) ?? 0;
   if (task.expectedSize !== undefined && offset > task.expectedSize) {
     await rm(part, { force: true });
     offset = 0;
   }
+
+  // Hash the bytes already downloaded before the request, so that the server never waits on it.
+  let hash = createHash("sha256");
+  await hashPrefix(hash, part, offset);
 
   const timeout = new IdleTimeout(settings.signal, settings.timeoutMs);
   let handle: FileHandle | undefined;
@@ -151,7 +195,14 @@ async function attemptDownload(task: DownloadTask, part: string, settings: Downl
     // Step 1: request the file, or the rest of it.
     let hub: HubResponse;
     try {
-      hub = await hubGet({ url: task.url, hubOrigin: settings.hubOrigin, token: settings.token, rangeStart: offset, signal: timeout.signal, fetch: settings.fetch });
+      hub = await hubGet({
+        url: task.url,
+        hubOrigin: settings.hubOrigin,
+        token: settings.token,
+        rangeStart: offset,
+        signal: timeout.signal,
+        fetch: settings.fetch,
+      });
     } catch (error) {
       throw classifyNetworkError(error, task, part, timeout, settings);
     }
@@ -169,18 +220,24 @@ async function attemptDownload(task: DownloadTask, part: string, settings: Downl
       throw failure;
     }
 
-    // Step 2: decide where the body starts. A 200 answer to a range request means the
+    // Step 2: decide where the body starts. A 200 response to a range request means the
     // server ignores ranges, so the part is discarded and the file starts over.
     let total: number | null = task.expectedSize ?? hub.announcedSize;
     if (response.status === 206) {
       const range = parseContentRange(response.headers.get("content-range"));
       if (range === null || range.start !== offset) {
         await response.body?.cancel();
-        throw new RetryableFailure(new DownloadError(`the server answered the range request for ${task.label} with Content-Range ${response.headers.get("content-range")}, not bytes ${offset}-`), true);
+        throw new RetryableFailure(
+          new DownloadError(
+            `the server responded to the range request for ${task.label} with Content-Range ${response.headers.get("content-range")}, not bytes ${offset}-`,
+          ),
+          true,
+        );
       }
       total ??= range.total;
     } else {
       offset = 0;
+      hash = createHash("sha256");
       const length = response.headers.get("content-length");
       if (total === null && length !== null && /^\d+$/.test(length)) total = Number(length);
     }
@@ -194,8 +251,6 @@ async function attemptDownload(task: DownloadTask, part: string, settings: Downl
     }
 
     // Step 4: stream the body into the part file, hashing as it goes.
-    const hash = createHash("sha256");
-    await hashPrefix(hash, part, offset);
     handle = await open(part, offset > 0 ? "a" : "w");
     let done = offset;
     settings.onProgress({ type: "bytes", file: task.label, bytesDone: done, totalBytes: total });
@@ -216,7 +271,12 @@ async function attemptDownload(task: DownloadTask, part: string, settings: Downl
     await handle.close();
     handle = undefined;
     if (total !== null && done < total) {
-      throw new RetryableFailure(new DownloadError(`the connection closed after ${done} of ${total} bytes of ${task.label}`, { details: { file: task.label, bytesDone: done, totalBytes: total } }), false);
+      throw new RetryableFailure(
+        new DownloadError(`the connection closed after ${done} of ${total} bytes of ${task.label}`, {
+          details: { file: task.label, bytesDone: done, totalBytes: total },
+        }),
+        false,
+      );
     }
 
     // Step 5: check size and hash, then move the file into place.
@@ -230,7 +290,9 @@ async function attemptDownload(task: DownloadTask, part: string, settings: Downl
       throw checksumError(task, `its sha256 is ${sha256} but ${expectedSha256} was expected`);
     }
     await rename(part, task.destination);
-    const verifiedBy: Verification = task.expectedSha256 !== undefined ? "pinned-sha256" : expectedSha256 !== undefined ? "hub-sha256" : "size-only";
+    let verifiedBy: Verification = "size-only";
+    if (task.expectedSha256 !== undefined) verifiedBy = "pinned-sha256";
+    else if (expectedSha256 !== undefined) verifiedBy = "hub-sha256";
     settings.onProgress({ type: "file-done", file: task.label, bytes: done, sha256, alreadyPresent: false });
     return { bytes: done, sha256, verifiedBy, commit: hub.commit, alreadyPresent: false };
   } finally {
@@ -251,12 +313,18 @@ function checksumError(task: DownloadTask, problem: string): ChecksumMismatchErr
 function classifyNetworkError(error: unknown, task: DownloadTask, part: string, timeout: IdleTimeout, settings: DownloadSettings): Error {
   if (timeout.timedOut) {
     return new RetryableFailure(
-      new DownloadTimeoutError(`the download of ${task.label} timed out: no data arrived for ${settings.timeoutMs} ms from ${task.url}`, { details: { file: task.label, timeoutMs: settings.timeoutMs } }),
+      new DownloadTimeoutError(`the download of ${task.label} timed out: no data arrived for ${settings.timeoutMs} ms from ${task.url}`, {
+        details: { file: task.label, timeoutMs: settings.timeoutMs },
+      }),
       false,
     );
   }
   if (settings.signal?.aborted === true) return aborted(task, part);
   if (error instanceof RetryableFailure || error instanceof DownloadError) return error;
-  const cause = error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error);
-  return new RetryableFailure(new DownloadError(`the download of ${task.label} from ${task.url} failed (${cause})`, { cause: error, details: { file: task.label } }), false);
+  const cause =
+    error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error);
+  return new RetryableFailure(
+    new DownloadError(`the download of ${task.label} from ${task.url} failed (${cause})`, { cause: error, details: { file: task.label } }),
+    false,
+  );
 }

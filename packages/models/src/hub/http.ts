@@ -1,6 +1,6 @@
 /**
  * One HTTP GET against a model hub, with redirects followed by hand so that the hub's
- * own headers stay visible. The Hugging Face hub answers a request for a large (LFS)
+ * own headers stay visible. The Hugging Face hub responds to a request for a large (LFS)
  * file with a redirect to a storage host, and only the redirect carries the file's
  * sha256 (`X-Linked-Etag`) and size (`X-Linked-Size`).
  */
@@ -39,7 +39,10 @@ export interface HubResponse {
 /** Strips the quotes and weak marker of an entity tag: `W/"abc"` becomes `abc`. */
 function bareEntityTag(value: string | null): string | null {
   if (value === null) return null;
-  return value.replace(/^W\//, "").replace(/^"(.*)"$/, "$1").toLowerCase();
+  return value
+    .replace(/^W\//, "")
+    .replace(/^"(.*)"$/, "$1")
+    .toLowerCase();
 }
 
 /** Sends the GET, following up to five redirects. Returns the first response that is not a redirect. */
@@ -56,7 +59,7 @@ export async function hubGet(request: HubRequest): Promise<HubResponse> {
     if (request.rangeStart > 0) headers.range = `bytes=${request.rangeStart}-`;
     const response = await request.fetch(url, { headers, redirect: "manual", signal: request.signal });
 
-    // Step 2: keep what the hub announces about the file, from whichever hop says it first.
+    // Step 2: keep what the hub announces about the file, from the first hop that sends it.
     const linked = bareEntityTag(response.headers.get("x-linked-etag"));
     const plain = hop === 0 ? bareEntityTag(response.headers.get("etag")) : null;
     announcedSha256 ??= [linked, plain].find((tag) => tag !== null && SHA256_HEX.test(tag)) ?? null;
@@ -73,16 +76,18 @@ export async function hubGet(request: HubRequest): Promise<HubResponse> {
     }
     return { response, url, announcedSha256, announcedSize, commit };
   }
-  throw new DownloadError(`${request.url} redirected more than ${MAX_REDIRECTS} times; check the hub URL (LCC_HUB_URL)`, { details: { url: request.url } });
+  throw new DownloadError(`${request.url} redirected more than ${MAX_REDIRECTS} times; check the hub URL (LCC_HUB_URL)`, {
+    details: { url: request.url },
+  });
 }
 
-/** Whether a failed request is worth retrying: server errors and rate limits are, other client errors are not. */
+/** Returns whether a failed request is worth retrying: server errors and rate limits are, other client errors are not. */
 export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 
 /** Turns an unsuccessful response into a typed error naming the file, the status and a fix. */
-export async function statusError(hub: HubResponse, what: string): Promise<DownloadError> {
+export async function statusError(hub: HubResponse, fileDescription: string): Promise<DownloadError> {
   const { response } = hub;
   await response.body?.cancel();
   const code = response.headers.get("x-error-code");
@@ -91,16 +96,21 @@ export async function statusError(hub: HubResponse, what: string): Promise<Downl
   const details = { url: hub.url, status: response.status, errorCode: code };
 
   if (response.status === 404) {
-    return new HubNotFoundError(`${what} was not found (${reason} from ${hub.url})\nhint: check the model name, the revision and the hub URL (LCC_HUB_URL)`, { details });
-  }
-  if (response.status === 401 || response.status === 403) {
-    return new HubAuthError(
-      `${what} could not be downloaded (${reason} from ${hub.url})\nhint: the repository may not exist, or it is private or gated; check the name, and set HF_TOKEN to a token with access`,
+    return new HubNotFoundError(
+      `${fileDescription} was not found (${reason} from ${hub.url})\nhint: check the model name, the revision and the hub URL (LCC_HUB_URL)`,
       { details },
     );
   }
-  const hint = isRetryableStatus(response.status) ? "the server failed; try again later" : "check the hub URL (LCC_HUB_URL) and the model name";
-  return new DownloadError(`${what} could not be downloaded (${reason} from ${hub.url})\nhint: ${hint}`, { details });
+  if (response.status === 401 || response.status === 403) {
+    return new HubAuthError(
+      `${fileDescription} could not be downloaded (${reason} from ${hub.url})\nhint: the repository may not exist, or it is private or gated; check the name, and set HF_TOKEN to a token with access`,
+      { details },
+    );
+  }
+  const hint = isRetryableStatus(response.status)
+    ? "the server failed; try again later"
+    : "check the hub URL (LCC_HUB_URL) and the model name";
+  return new DownloadError(`${fileDescription} could not be downloaded (${reason} from ${hub.url})\nhint: ${hint}`, { details });
 }
 
 /**
@@ -130,7 +140,9 @@ export class IdleTimeout {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort(new DownloadTimeoutError(`no data arrived for ${this.timeoutMs} ms`, { details: { timeoutMs: this.timeoutMs } }));
+      this.controller.abort(
+        new DownloadTimeoutError(`no data arrived for ${this.timeoutMs} ms`, { details: { timeoutMs: this.timeoutMs } }),
+      );
     }, this.timeoutMs);
   }
 

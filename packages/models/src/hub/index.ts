@@ -4,7 +4,14 @@
 
 export * from "./errors.js";
 export { KNOWN_MODELS, type KnownModel, type KnownModelFile } from "./known-models.js";
-export { DEFAULT_REVISION, type ModelReference, lccCacheDir, modelCacheDir, parseModelReference, requireModelReference } from "./reference.js";
+export {
+  DEFAULT_REVISION,
+  type ModelReference,
+  lccCacheDir,
+  modelCacheDir,
+  parseModelReference,
+  requireModelReference,
+} from "./reference.js";
 export type { DownloadedFile, PullProgressEvent, Verification } from "./download.js";
 export type { FetchFunction } from "./http.js";
 export { type CachedModel, MANIFEST_FILE, type ManifestFile, type ModelManifest, listCachedModels } from "./manifest.js";

@@ -59,22 +59,27 @@ export interface PulledModel {
 function checkOptions(options: PullOptions): void {
   const problems: string[] = [];
   const { timeoutMs, retries, retryDelayMs } = options;
-  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
-  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) problems.push(`retries must be an integer >= 0, got ${retries}`);
-  if (retryDelayMs !== undefined && !(Number.isFinite(retryDelayMs) && retryDelayMs >= 0)) problems.push(`retryDelayMs must be a number >= 0, got ${retryDelayMs}`);
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0))
+    problems.push(`retries must be an integer >= 0, got ${retries}`);
+  if (retryDelayMs !== undefined && !(Number.isFinite(retryDelayMs) && retryDelayMs >= 0))
+    problems.push(`retryDelayMs must be a number >= 0, got ${retryDelayMs}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") problems.push("onProgress must be a function");
   if (options.fetch !== undefined && typeof options.fetch !== "function") problems.push("fetch must be a function");
   if (problems.length > 0) throw new InvalidArgumentError(`invalid pull options: ${problems.join("; ")}`, { details: { problems } });
 }
 
-/** The hub base URL without a trailing slash; throws for anything but an http(s) URL. */
+/** Returns the hub base URL without a trailing slash, and throws InvalidArgumentError unless it is an http(s) URL. */
 export function hubBaseUrl(hubUrl?: string): string {
   const chosen = hubUrl ?? (process.env.LCC_HUB_URL || DEFAULT_HUB_URL);
   let parsed: URL;
   try {
     parsed = new URL(chosen);
   } catch {
-    throw new InvalidArgumentError(`the hub URL ${JSON.stringify(chosen)} is not a valid URL; set LCC_HUB_URL to a URL such as ${DEFAULT_HUB_URL}`);
+    throw new InvalidArgumentError(
+      `the hub URL ${JSON.stringify(chosen)} is not a valid URL; set LCC_HUB_URL to a URL such as ${DEFAULT_HUB_URL}`,
+    );
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new InvalidArgumentError(`the hub URL ${chosen} must use http or https`);
@@ -90,11 +95,13 @@ export function hubFileUrl(hubUrl: string, repo: string, revision: string, remot
 
 /**
  * Downloads `nameOrHubId` into the cache and returns its folder. Files already in place
- * are kept, and an interrupted file resumes from its `.part` file. Throws
- * ModelReferenceError for a name that is neither known nor a hub id, HubNotFoundError,
- * HubAuthError, ChecksumMismatchError, DownloadTimeoutError, DownloadAbortedError or
- * DownloadError for download failures, and UnsupportedModelError when a hub model's
- * config.json describes an architecture lcc cannot run (before any weights are fetched).
+ * are kept, and an interrupted file resumes from its `.part` file.
+ *
+ * Throws ModelReferenceError for a name that is neither known nor a hub id. Download
+ * failures raise HubNotFoundError, HubAuthError, ChecksumMismatchError,
+ * DownloadTimeoutError, DownloadAbortedError or DownloadError. A hub model whose
+ * config.json describes an architecture lcc cannot run raises UnsupportedModelError
+ * before any weights are fetched.
  */
 export async function pullModel(nameOrHubId: string, options: PullOptions = {}): Promise<PulledModel> {
   checkOptions(options);
@@ -113,11 +120,23 @@ export async function pullModel(nameOrHubId: string, options: PullOptions = {}):
   };
 
   // A complete manifest whose files are all in place means there is nothing to do.
+  // NOTE: a cached branch such as "main" is not compared with the hub's current commit;
+  // delete the model folder to download a newer commit.
   const existing = await readManifest(folder);
   if (existing !== null && (await isCompleteCache(folder, existing, reference))) {
-    return { name: reference.name, path: folder, repo: existing.repo, revision: existing.revision, commit: existing.commit, files: existing.files, downloadedBytes: 0 };
+    return {
+      name: reference.name,
+      path: folder,
+      repo: existing.repo,
+      revision: existing.revision,
+      commit: existing.commit,
+      files: existing.files,
+      downloadedBytes: 0,
+    };
   }
 
+  // NOTE: two processes pulling the same model at once share the `.part` files; the
+  // checksum then fails and the pull has to be run again.
   await mkdir(folder, { recursive: true });
   const manifest = (status: ModelManifest["status"], files: readonly ManifestFile[], commit: string | null): ModelManifest => ({
     version: MANIFEST_VERSION,
@@ -132,12 +151,23 @@ export async function pullModel(nameOrHubId: string, options: PullOptions = {}):
   });
   await writeManifest(folder, manifest("incomplete", existing?.files ?? [], existing?.commit ?? null));
 
-  const pulled = reference.kind === "known" ? await pullKnownFiles(reference, folder, hubUrl, settings) : await pullHubFiles(reference, folder, hubUrl, settings);
+  const pulled =
+    reference.kind === "known"
+      ? await pullKnownFiles(reference, folder, hubUrl, settings)
+      : await pullHubFiles(reference, folder, hubUrl, settings);
   await writeManifest(folder, manifest("complete", pulled.files, pulled.commit));
-  return { name: reference.name, path: folder, repo: reference.repo, revision: reference.revision, commit: pulled.commit, files: pulled.files, downloadedBytes: pulled.downloadedBytes };
+  return {
+    name: reference.name,
+    path: folder,
+    repo: reference.repo,
+    revision: reference.revision,
+    commit: pulled.commit,
+    files: pulled.files,
+    downloadedBytes: pulled.downloadedBytes,
+  };
 }
 
-/** Whether `manifest` is complete, describes `reference`, and every file it lists has its recorded size. */
+/** Checks that `manifest` is complete and describes `reference`, and that every file it lists has its recorded size. */
 async function isCompleteCache(folder: string, manifest: ModelManifest, reference: ModelReference): Promise<boolean> {
   if (manifest.status !== "complete" || manifest.name !== reference.name) return false;
   for (const file of manifest.files) {
@@ -192,7 +222,12 @@ class FileCollector {
   }
 }
 
-async function pullKnownFiles(reference: Extract<ModelReference, { kind: "known" }>, folder: string, hubUrl: string, settings: DownloadSettings): Promise<PulledFiles> {
+async function pullKnownFiles(
+  reference: Extract<ModelReference, { kind: "known" }>,
+  folder: string,
+  hubUrl: string,
+  settings: DownloadSettings,
+): Promise<PulledFiles> {
   const collector = new FileCollector();
   const files = reference.model.files;
   for (const [index, file] of files.entries()) {
@@ -210,12 +245,21 @@ async function pullKnownFiles(reference: Extract<ModelReference, { kind: "known"
   return collector.result();
 }
 
-async function pullHubFiles(reference: Extract<ModelReference, { kind: "hub" }>, folder: string, hubUrl: string, settings: DownloadSettings): Promise<PulledFiles> {
+async function pullHubFiles(
+  reference: Extract<ModelReference, { kind: "hub" }>,
+  folder: string,
+  hubUrl: string,
+  settings: DownloadSettings,
+): Promise<PulledFiles> {
   const collector = new FileCollector();
   let index = 0;
   const fetchFile = async (name: string, optional: boolean): Promise<DownloadedFile | null> => {
     settings.onProgress({ type: "file-start", file: name, index: index++, count: null });
-    const task: DownloadTask = { url: hubFileUrl(hubUrl, reference.repo, reference.revision, name), destination: path.join(folder, name), label: name };
+    const task: DownloadTask = {
+      url: hubFileUrl(hubUrl, reference.repo, reference.revision, name),
+      destination: path.join(folder, name),
+      label: name,
+    };
     const downloaded = await downloadFile(task, settings, optional);
     if (downloaded !== null) collector.add(name, name, downloaded);
     return downloaded;
@@ -227,7 +271,10 @@ async function pullHubFiles(reference: Extract<ModelReference, { kind: "hub" }>,
     parseHfConfig(JSON.parse(await readFile(path.join(folder, "config.json"), "utf8")), reference.name);
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
-    if (error instanceof SyntaxError) throw new DownloadError(`config.json of ${reference.name} is not valid JSON (${error.message}); the model folder was removed`, { cause: error });
+    if (error instanceof SyntaxError)
+      throw new DownloadError(`config.json of ${reference.name} is not valid JSON (${error.message}); the model folder was removed`, {
+        cause: error,
+      });
     throw error;
   }
 

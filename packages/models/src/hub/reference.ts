@@ -43,9 +43,12 @@ export type ModelReference =
 export function parseModelReference(text: string, revision?: string): ModelReference | null {
   if (typeof text !== "string") throw new ModelReferenceError(`a model reference must be a string, got ${typeof text}`);
   if (revision !== undefined && !REVISION.test(revision)) {
-    throw new ModelReferenceError(`invalid revision ${JSON.stringify(revision)}; use a branch, tag or commit made of letters, digits, '.', '_' and '-'`, {
-      details: { revision },
-    });
+    throw new ModelReferenceError(
+      `invalid revision ${JSON.stringify(revision)}; use a branch, tag or commit made of letters, digits, '.', '_' and '-'`,
+      {
+        details: { revision },
+      },
+    );
   }
 
   // Known models: pinned files, so no revision other than the pinned one.
@@ -67,14 +70,20 @@ export function parseModelReference(text: string, revision?: string): ModelRefer
   const segments = repo.split("/");
   if (segments.length !== 2 || !segments.every((segment) => HUB_SEGMENT.test(segment) && !segment.includes(".."))) return null;
   if (inlineRevision !== undefined && !REVISION.test(inlineRevision)) {
-    throw new ModelReferenceError(`invalid revision ${JSON.stringify(inlineRevision)} in ${JSON.stringify(text)}; use a branch, tag or commit made of letters, digits, '.', '_' and '-'`, {
-      details: { reference: text },
-    });
+    throw new ModelReferenceError(
+      `invalid revision ${JSON.stringify(inlineRevision)} in ${JSON.stringify(text)}; use a branch, tag or commit made of letters, digits, '.', '_' and '-'`,
+      {
+        details: { reference: text },
+      },
+    );
   }
   if (inlineRevision !== undefined && revision !== undefined && inlineRevision !== revision) {
-    throw new ModelReferenceError(`${JSON.stringify(text)} names revision ${inlineRevision} but --revision is ${revision}; give the revision once`, {
-      details: { reference: text, revision },
-    });
+    throw new ModelReferenceError(
+      `${JSON.stringify(text)} names revision ${inlineRevision} but --revision is ${revision}; give the revision once`,
+      {
+        details: { reference: text, revision },
+      },
+    );
   }
   const chosen = revision ?? inlineRevision ?? DEFAULT_REVISION;
   const [owner, repoName] = segments as [string, string];
@@ -95,7 +104,7 @@ export function requireModelReference(text: string, revision?: string): ModelRef
   return reference;
 }
 
-/** The lcc cache root: the `cacheDir` option, else $LCC_CACHE_DIR, else ~/.cache/lcc. */
+/** Returns the lcc cache root: the `cacheDir` option, else $LCC_CACHE_DIR, else ~/.cache/lcc. */
 export function lccCacheDir(cacheDir?: string): string {
   if (cacheDir !== undefined && cacheDir !== "") return path.resolve(cacheDir);
   const fromEnvironment = process.env.LCC_CACHE_DIR;
@@ -103,7 +112,7 @@ export function lccCacheDir(cacheDir?: string): string {
   return path.join(os.homedir(), ".cache", "lcc");
 }
 
-/** Folder that holds downloaded models: `<cache root>/models`. */
+/** Returns the folder that contains downloaded models: `<cache root>/models`. */
 export function modelCacheDir(cacheDir?: string): string {
   return path.join(lccCacheDir(cacheDir), "models");
 }

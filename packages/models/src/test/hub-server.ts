@@ -1,5 +1,5 @@
 /**
- * A model hub on loopback for download tests. The hub server answers
+ * A model hub on loopback for download tests. The hub server responds to
  * `/<owner>/<name>/resolve/<revision>/<path>` like the Hugging Face hub: small files
  * directly with a git-style ETag, large ("LFS") files with a redirect to a second
  * server (another origin, like the hub's storage host) that carries `X-Linked-Etag`
@@ -119,7 +119,14 @@ export class TestHub {
       return;
     }
     const gitSha1 = createHash("sha1").update(`blob ${file.bytes.length}\0`).update(file.bytes).digest("hex");
-    this.sendBody(key, file, request, response, { etag: `"${gitSha1}"`, "x-repo-commit": "c0ffee0000000000000000000000000000000000" }, false);
+    this.sendBody(
+      key,
+      file,
+      request,
+      response,
+      { etag: `"${gitSha1}"`, "x-repo-commit": "c0ffee0000000000000000000000000000000000" },
+      false,
+    );
   }
 
   private serveStorage(request: http.IncomingMessage, response: http.ServerResponse): void {
@@ -133,7 +140,14 @@ export class TestHub {
     this.sendBody(key, file, request, response, {}, this.rangeSupport);
   }
 
-  private sendBody(key: string, file: ServedFile, request: http.IncomingMessage, response: http.ServerResponse, headers: http.OutgoingHttpHeaders, ranges: boolean): void {
+  private sendBody(
+    key: string,
+    file: ServedFile,
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    headers: http.OutgoingHttpHeaders,
+    ranges: boolean,
+  ): void {
     // Step 1: the bytes, possibly altered.
     let bytes = file.bytes;
     if (this.corrupted.has(key)) {
@@ -157,7 +171,7 @@ export class TestHub {
     const body = bytes.subarray(start);
     response.writeHead(status, { ...headers, "content-length": String(body.length), "accept-ranges": ranges ? "bytes" : "none" });
 
-    // Step 3: misbehave as told.
+    // Step 3: apply the configured failure, if any.
     if (this.stalled.has(key)) return;
     const cut = this.cutAfter.get(key)?.shift();
     if (cut !== undefined) {
