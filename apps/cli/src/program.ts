@@ -12,6 +12,7 @@ import { registerGenerate } from "./commands/generate.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerQuickstart } from "./commands/quickstart.js";
 import { registerModels } from "./commands/models.js";
+import { registerServe } from "./commands/serve.js";
 import { registerPlugins } from "./commands/plugins.js";
 import { UsageError } from "./options.js";
 import { VERSION } from "./version.js";
@@ -30,6 +31,7 @@ export function createProgram(): Command {
   registerGenerate(program);
   registerModels(program);
   registerEval(program);
+  registerServe(program);
   return program;
 }
 
