@@ -1,5 +1,7 @@
-import { readFile } from "node:fs/promises";
-import { type ResolvedModel, loadModel } from "@lcc/models";
+import { mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { type ResolvedModel, createRandomModel, loadHfFolder, loadModel, randomConfig, saveHfFolder } from "@lcc/models";
 import { InvalidArgumentError } from "@lcc/tensor";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileContext } from "./compile-context.js";
@@ -105,6 +107,22 @@ describe("compileContext on stories260K", () => {
     const second = (c: typeof base) => c.history[0]?.[1]?.loss;
     expect(new Set([second(base), second(loraAtRead), second(frozen)]).size).toBe(3);
   });
+});
+
+describe("compileContext on 16-bit weights", () => {
+  for (const dtype of ["float16", "bfloat16"] as const) {
+    it(`compiles a model stored in ${dtype}`, async () => {
+      const folder = await mkdtemp(path.join(os.tmpdir(), `lcc-compile-${dtype}-`));
+      await saveHfFolder(folder, createRandomModel(randomConfig({ name: "tiny" }), 3), { dtype });
+      const model = await loadHfFolder(folder);
+      expect(model.weights.get("model.embed_tokens.weight")?.dtype).toBe(dtype);
+      const pool = Array.from({ length: 4 }, (_, q) => Array.from({ length: 8 }, (_, i) => (q * 13 + i * 7 + 3) % 96));
+      const context = Array.from({ length: 40 }, (_, i) => (i * 11 + 5) % 96);
+      const compiled = await compileContext({ model, contextIds: context, queryPool: pool, options: { steps: 2, queries: 2, ratio: 8 } });
+      expect(compiled.bufferTokens).toBe(5);
+      expect(Number.isFinite(compiled.history[0]?.[1]?.loss)).toBe(true);
+    });
+  }
 });
 
 describe("compileContext input checks", () => {

@@ -8,7 +8,7 @@
 
 import { getLoss } from "@lcc/losses";
 import { type KvCache, LanguageModel, type LoadedModel } from "@lcc/models";
-import { InvalidArgumentError, LccError, Session, type SessionOptions, Tensor } from "@lcc/tensor";
+import { InvalidArgumentError, Session, type SessionOptions, Tensor, fromBFloat16, fromFloat16 } from "@lcc/tensor";
 import { CompileAbortedError, CompileDivergedError } from "./errors.js";
 import { type LoraMatrices, type LoraSpec, initLora, loraInputName } from "./lora.js";
 import { AdamW, clipGlobalNorm, learningRateAt } from "./optimizer.js";
@@ -62,7 +62,7 @@ export interface SegmentJob {
   readonly segment?: { readonly index: number; readonly count: number };
 }
 
-/** What a compilation starts from, after the teacher cache and before the first step. */
+/** The starting point of a compilation, after the teacher cache and before the first step. */
 export interface InitialState {
   readonly contextIds: readonly number[];
   readonly queries: readonly (readonly number[])[];
@@ -85,7 +85,7 @@ function initialBuffer(model: LoadedModel, contextIds: readonly number[], K: num
   const table = model.weights.get("model.embed_tokens.weight") as Tensor;
   const embedding = (id: number): Float32Array => {
     const row = table.data.subarray(id * D, (id + 1) * D) as Float32Array | Uint16Array | Float64Array;
-    if (row instanceof Uint16Array) throw new InvalidArgumentError("buffer initialisation needs float32 embeddings");
+    if (row instanceof Uint16Array) return table.dtype === "bfloat16" ? fromBFloat16(row) : fromFloat16(row);
     return toFloat32(row);
   };
   const buffer = new Float32Array(K * D);
@@ -358,9 +358,6 @@ export async function encodeMemory(
       });
     }
     return layers;
-  } catch (error) {
-    if (LccError.isInstance(error)) throw error;
-    throw error;
   } finally {
     await session.dispose();
   }

@@ -45,7 +45,9 @@ async function measureCompile(label: string, model: LoadedModel, context: number
   const steady = stepTimes.slice(1).sort((a, b) => a - b);
   const stepSeconds = (steady[Math.floor(steady.length / 2)] ?? stepTimes[0] ?? 0) / 1000;
 
-  // Step FLOPs: encoder over L+K tokens, reader over every sample, backward ≈ 2× forward.
+  // Step FLOPs: encoder over L+K tokens and reader over every sample, then the backward
+  // pass. Frozen weights get no weight gradient, so the backward pass costs about one more
+  // forward pass of matrix products (input gradients only; the LoRA products are small).
   const { config } = model;
   const L = context.length + 1;
   const K = compiled.bufferTokens;
@@ -59,7 +61,7 @@ async function measureCompile(label: string, model: LoadedModel, context: number
     contextTokens: context.length,
     secondsPerToken: compiled.wallSeconds / context.length,
     stepSeconds,
-    share: (3 * forward) / stepSeconds / matmulRate,
+    share: (2 * forward) / stepSeconds / matmulRate,
   };
 }
 

@@ -80,7 +80,7 @@ export async function runServingBenchmark(): Promise<string> {
     .split("\n")
     .map((line) => (JSON.parse(line) as { text: string }).text)
     .sort((a, b) => b.length - a.length)[0] as string;
-  const storyIds = stories.tokenizer.encode(longest, { addBos: false }).slice(0, 480);
+  const storyIds = stories.tokenizer.encode(longest, { addBos: false }).slice(0, 440);
   const storyQuestion = stories.tokenizer.encode("One day, she", { addBos: false });
   rows.push(await measure("stories260K, longest story", stories.model, storyIds, storyQuestion, 16));
 
