@@ -6,6 +6,7 @@
  * Usage: node dist/gradient-worker.js stories260K|smollm2-shape TOKENS forward|backward THREADS
  */
 
+import { readFileSync } from "node:fs";
 import { addLoraInputs, initLora } from "@lcc/compiler";
 import { crossEntropy } from "@lcc/losses";
 import { type LoadedModel, addLlamaParameters, createRandomModel, embedTokens, llamaForward, llamaLogits, loadModel, smolLM2Shape } from "@lcc/models";
@@ -46,4 +47,19 @@ for (const adapter of initLora(config, lora, { normal: () => 0.01 } as never)) {
 }
 const ms = await medianMs(() => session.run(feeds), { warmup: 1, repeats: 5 });
 await session.dispose();
-process.stdout.write(`${JSON.stringify({ ms, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+process.stdout.write(`${JSON.stringify({ ms, maxRssBytes: peakResidentBytes() })}\n`);
+
+/**
+ * Peak resident memory of this process. On Linux it reads VmHWM, because getrusage's
+ * maxRSS survives exec and would report the parent's peak when the parent was larger.
+ */
+function peakResidentBytes(): number {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // Not Linux: fall back to getrusage.
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
