@@ -38,6 +38,7 @@ export function renderCliReference(): string {
     "# CLI reference",
     "",
     "Generated from the command definitions in `apps/cli/src/commands/` by `apps/cli/src/cli-reference.ts`; do not edit by hand.",
+    "Regenerate it after a build with `node apps/cli/dist/cli-reference.js > docs/cli.md`.",
     "Run `lcc <command> --help` for the same text in a terminal.",
     "",
   ];

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { decodeMemory } from "@lcc/artifact";
+import { decodeMemory, writeMemoryFile } from "@lcc/artifact";
 import { builtInQueryPool, compileContext, toMemoryArtifact } from "@lcc/compiler";
 import { loadModel, modelHashes } from "@lcc/models";
 import { Engine } from "@lcc/serving";
@@ -16,6 +16,15 @@ const STORY =
 let folder: string;
 let storyFile: string;
 let modelPath: string;
+/** The parts of `lcc inspect --json` these tests read. */
+interface InspectJson {
+  model: { name: string };
+  compression: { ratio: number; bufferTokens: number; sourceTokens: number; segments: unknown[] };
+  storage: { dtype: string };
+  provenance: { steps: number; options: Record<string, unknown> };
+  sourceTextIncluded: boolean;
+}
+
 const FAST = ["--steps", "3", "--queries", "2", "--threads", "1"];
 
 beforeAll(async () => {
@@ -33,7 +42,7 @@ describe("lcc compile, inspect and ask", () => {
     expect(compiled.stderr).toMatch(/wrote .*story\.lccm: \d+ context tokens -> \d+ memory tokens \(1 segment\)/);
     const inspected = await runCli(["inspect", output, "--json"]);
     expect(inspected.code).toBe(0);
-    const metadata = JSON.parse(inspected.stdout) as Record<string, any>;
+    const metadata = JSON.parse(inspected.stdout) as InspectJson;
     expect(metadata.model.name).toBe("stories260K");
     expect(metadata.compression.ratio).toBe(8);
     expect(metadata.compression.bufferTokens).toBe(Math.ceil(metadata.compression.sourceTokens / 8));
@@ -77,7 +86,33 @@ describe("lcc compile, inspect and ask", () => {
     expect(asked.stdout.trim().length).toBeGreaterThan(0);
     const missing = await runCli(["ask", output, "Lily threw the"]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain("no --model given and LCC_MODELS is not set");
+    expect(missing.stderr).toContain("no model in the download cache (LCC_MODELS is not set) matches the memory's model stories260K");
+  });
+
+  it("chat reports a bad prompt and reads the next one", async () => {
+    const output = path.join(folder, "story.lccm");
+    const tooLong = "Lily ".repeat(600);
+    const chat = await runCli(["chat", output, "--model", modelPath, "--max-tokens", "3"], { input: `${tooLong}\nMax found a\n` });
+    expect(chat.code).toBe(0);
+    expect(chat.stderr).toContain("lcc: ContextLengthError:");
+    expect(chat.stderr).toMatch(/\[3 tokens, finish: length/);
+  });
+
+  it("inspect escapes control characters from the file", async () => {
+    const resolved = await loadModel(modelPath);
+    const compiled = await compileContext({
+      model: resolved.model,
+      contextIds: resolved.tokenizer.encode(STORY, { addBos: false }),
+      queryPool: builtInQueryPool("story-openings").map((text) => resolved.tokenizer.encode(text, { addBos: false })),
+      options: { steps: 1, queries: 1 },
+    });
+    const fingerprint = { ...modelHashes(resolved.model, resolved.tokenizer), name: "evil\u001b[2Jname" };
+    const forged = path.join(folder, "forged.lccm");
+    await writeMemoryFile(forged, toMemoryArtifact(compiled, { fingerprint, sourceText: STORY, producerVersion: "test" }), { dtype: "float16" });
+    const inspected = await runCli(["inspect", forged]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain("evil\\u{1b}[2Jname");
+    expect(inspected.stdout).not.toContain("\u001b");
   });
 
   it("chat reads two memories for every line of input", async () => {
@@ -90,6 +125,47 @@ describe("lcc compile, inspect and ask", () => {
 });
 
 describe("lcc compile input checks", () => {
+  it("reports a missing input file without a stack trace", async () => {
+    const result = await runCli(["compile", "--model", modelPath, path.join(folder, "nope.txt"), "-o", path.join(folder, "nope.lccm")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^lcc: ENOENT: no such file or directory, open '.*nope\.txt'\n$/);
+  });
+
+  it("rejects an input that is not UTF-8", async () => {
+    const utf16 = path.join(folder, "utf16.txt");
+    await writeFile(utf16, Buffer.from(`\ufeff${STORY}`, "utf16le"));
+    const result = await runCli(["compile", "--model", modelPath, utf16, "-o", path.join(folder, "utf16.lccm"), ...FAST]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("FileFormatError: ");
+    expect(result.stderr).toContain("utf16.txt is not valid UTF-8 text");
+  });
+
+  it("checks the output path before compiling", async () => {
+    const missingFolder = await runCli(["compile", "--model", modelPath, storyFile, "-o", path.join(folder, "no", "such", "out.lccm")]);
+    expect(missingFolder.code).toBe(2);
+    expect(missingFolder.stderr).toMatch(/--output .*out\.lccm: the folder .*such does not exist; create it first/);
+    const dash = await runCli(["compile", "--model", modelPath, storyFile, "-o", "-"]);
+    expect(dash.code).toBe(2);
+    expect(dash.stderr).toContain("--output - is not supported; give a file path");
+    const isFolder = await runCli(["compile", "--model", modelPath, storyFile, "-o", folder]);
+    expect(isFolder.code).toBe(2);
+    expect(isFolder.stderr).toContain("is a folder; give a file path");
+  });
+
+  it("rejects duplicate LoRA targets", async () => {
+    const result = await runCli(["compile", "--model", modelPath, storyFile, "-o", path.join(folder, "dup.lccm"), "--lora-targets", "q,v,q", ...FAST]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("loraTargets lists q more than once; give each projection once");
+  });
+
+  it("rejects a memory that cannot fit the window", async () => {
+    const long = path.join(folder, "long-ratio.txt");
+    await writeFile(long, Array.from({ length: 8 }, () => STORY).join(" "));
+    const result = await runCli(["compile", "--model", modelPath, long, "-o", path.join(folder, "wide.lccm"), "--ratio", "1", ...FAST]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/CompileInputError: the memory would end at position \d+, leaving no room for a prompt in stories260K's 512-position window/);
+  });
+
   it("rejects an empty text and writes nothing", async () => {
     const empty = path.join(folder, "empty.txt");
     await writeFile(empty, "   \n");
@@ -149,7 +225,7 @@ describe("lcc compile input checks", () => {
     const result = await runCli(["compile", "--model", modelPath, long, "-o", output, "--steps", "1", "--queries", "1", "--threads", "1"]);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/\((\d+) segments\)/);
-    const inspected = JSON.parse((await runCli(["inspect", output, "--json"])).stdout) as Record<string, any>;
+    const inspected = JSON.parse((await runCli(["inspect", output, "--json"])).stdout) as InspectJson;
     expect(inspected.compression.segments.length).toBeGreaterThan(1);
     expect(decodeMemory).toBeTypeOf("function");
   });

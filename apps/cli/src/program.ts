@@ -35,7 +35,18 @@ export function createProgram(): Command {
   return program;
 }
 
-/** Runs `program` and returns the process exit code: 0 success, 1 failure, 2 usage error. */
+/** Exit code of a run cancelled with Ctrl-C, as shells report a process ended by SIGINT. */
+export const CANCELLED_EXIT_CODE = 130;
+
+/** A file-system or network error from Node (ENOENT, EISDIR, EADDRINUSE, ...). */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === "string" && /^E[A-Z0-9]+$/.test((error as NodeJS.ErrnoException).code as string);
+}
+
+/**
+ * Runs `program` and returns the process exit code: 0 success, 1 failure, 2 usage error,
+ * 130 cancelled with Ctrl-C.
+ */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<number> {
   try {
     await program.parseAsync([...argv]);
@@ -50,6 +61,11 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
     }
     if (LccError.isInstance(error)) {
       process.stderr.write(`lcc: ${error.name}: ${error.message}\n`);
+      return error.name === "CompileAbortedError" ? CANCELLED_EXIT_CODE : 1;
+    }
+    if (isSystemError(error)) {
+      // Node's own messages already name the operation and the path.
+      process.stderr.write(`lcc: ${error.message}\n`);
       return 1;
     }
     throw error;

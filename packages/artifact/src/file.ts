@@ -39,10 +39,13 @@ async function syncFolder(folder: string): Promise<void> {
 function ioError(action: string, file: string, error: unknown): MemoryFileError {
   const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
   let hint = "hint: check the path and the disk";
-  if (code === "ENOENT") hint = "hint: check the path; the folder must exist";
+  if (code === "ENOENT") hint = action === "read" ? "hint: check the path" : "hint: check the path; the folder must exist";
   else if (code === "EACCES" || code === "EPERM") hint = "hint: check the file's permissions";
   else if (code === "ENOSPC") hint = "hint: free disk space";
-  return new MemoryFileError(`cannot ${action} memory file ${file} (${code}: ${(error as Error).message})\n${hint}`, {
+  // Node's messages start with the code ("ENOENT: no such file…"), so it is not repeated.
+  const message = (error as Error).message;
+  const reason = message.startsWith(`${code}:`) ? message : `${code}: ${message}`;
+  return new MemoryFileError(`cannot ${action} memory file ${file} (${reason})\n${hint}`, {
     cause: error,
     details: { path: file, code },
   });

@@ -71,8 +71,27 @@ export async function compileContext(request: CompileRequest): Promise<CompiledM
   }
   // The reconstruction teacher reads [BOS; segment; BOS; segment], so a segment (with its
   // BOS) may fill at most half of the model's window.
+  if (typeof options.bufferInit === "object" && options.bufferInit.token >= config.vocabSize) {
+    throw new InvalidArgumentError(
+      `bufferInit token ${options.bufferInit.token} is outside the vocabulary [0, ${config.vocabSize}) of ${config.name}; pick a token id below ${config.vocabSize}`,
+    );
+  }
   const segmentLength = Math.min(options.segmentTokens, Math.floor(config.maxPositions / 2)) - 1;
   const segmentCount = Math.ceil(contextIds.length / segmentLength);
+
+  // The memory sits after the first segment's context and must leave room for a prompt.
+  const firstSegment = Math.min(segmentLength, contextIds.length) + 1;
+  let totalBuffer = 0;
+  for (let index = 0; index < segmentCount; index++) {
+    const tokens = Math.min(segmentLength, contextIds.length - index * segmentLength);
+    totalBuffer += Math.ceil(tokens / options.ratio);
+  }
+  if (firstSegment + totalBuffer >= config.maxPositions) {
+    throw new CompileInputError(
+      `the memory would end at position ${firstSegment + totalBuffer - 1}, leaving no room for a prompt in ${config.name}'s ${config.maxPositions}-position window (${contextIds.length} context tokens at ratio ${options.ratio} give ${totalBuffer} memory tokens after a ${firstSegment}-token first segment); use a higher --ratio or a shorter text`,
+      { details: { memoryTokens: totalBuffer, window: config.maxPositions } },
+    );
+  }
 
   // Compile each segment as [BOS] + its tokens.
   const results: SegmentResult[] = [];

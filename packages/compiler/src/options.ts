@@ -133,6 +133,9 @@ export function resolveCompileOptions(overrides: Partial<CompileOptions> = {}): 
   if (options.schedule !== "constant" && options.schedule !== "cosine") problems.push(`schedule must be "constant" or "cosine", got ${String(options.schedule)}`);
   if (!Array.isArray(options.loraTargets) || options.loraTargets.length === 0 || options.loraTargets.some((t) => !LORA_TARGETS.includes(t))) {
     problems.push(`loraTargets must be a non-empty list of ${LORA_TARGETS.join(", ")}, got ${JSON.stringify(options.loraTargets)}`);
+  } else {
+    const repeated = options.loraTargets.filter((t, i) => options.loraTargets.indexOf(t) !== i);
+    if (repeated.length > 0) problems.push(`loraTargets lists ${[...new Set(repeated)].join(", ")} more than once; give each projection once`);
   }
   const init = options.bufferInit;
   if (init !== "mean" && init !== "shared" && !(typeof init === "object" && init !== null && Number.isInteger(init.token) && init.token >= 0)) {

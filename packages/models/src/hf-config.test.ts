@@ -329,6 +329,12 @@ describe("parseHfConfig errors", () => {
     expect(unsupportedError([1, 2]).message).toMatch(/must be a JSON object, found an array/);
   });
 
+  it("rejects sizes beyond the model limits", () => {
+    const error = unsupportedError({ ...LLAMA_31_8B, num_hidden_layers: 1_000_000_000, vocab_size: 10_000_000 });
+    expect(error.message).toContain("num_hidden_layers must be at most 1024, found 1000000000");
+    expect(error.message).toContain("vocab_size must be at most 4194304, found 10000000");
+  });
+
   it("reports every missing and invalid field at once", () => {
     const {
       vocab_size: _vocab,

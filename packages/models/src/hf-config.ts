@@ -181,6 +181,15 @@ function readRopeScaling(json: Record<string, unknown>, problems: string[]): Rop
   return scaling;
 }
 
+/** Largest sizes a config may declare (Llama-3.1-405B: 126 layers, 128 heads, 128,256 tokens). */
+export const MODEL_LIMITS = Object.freeze({
+  vocabSize: 4_194_304,
+  hiddenSize: 65_536,
+  intermediateSize: 1_048_576,
+  numLayers: 1024,
+  numHeads: 1024,
+});
+
 /**
  * Parses a Hugging Face `config.json` object into a frozen LlamaConfig named `name`.
  * Throws UnsupportedModelError for an architecture lcc cannot run, and one
@@ -208,6 +217,20 @@ export function parseHfConfig(raw: unknown, name: string): LlamaConfig {
   const numLayers = fields.integer("num_hidden_layers", 1);
   const numHeads = fields.integer("num_attention_heads", 1);
   const numKvHeads = fields.integer("num_key_value_heads", 1, Number.isNaN(numHeads) ? 1 : numHeads);
+
+  // Upper bounds far above real models, so that a forged config cannot make lcc allocate
+  // without limit before the weights prove it wrong.
+  const limits: [string, number, number][] = [
+    ["vocab_size", vocabSize, MODEL_LIMITS.vocabSize],
+    ["hidden_size", hiddenSize, MODEL_LIMITS.hiddenSize],
+    ["intermediate_size", intermediateSize, MODEL_LIMITS.intermediateSize],
+    ["num_hidden_layers", numLayers, MODEL_LIMITS.numLayers],
+    ["num_attention_heads", numHeads, MODEL_LIMITS.numHeads],
+    ["num_key_value_heads", numKvHeads, MODEL_LIMITS.numHeads],
+  ];
+  for (const [key, value, maximum] of limits) {
+    if (value > maximum) fields.problems.push(`${key} must be at most ${maximum}, found ${value}`);
+  }
   let headDim = fields.integer("head_dim", 1, 0);
   if (headDim === 0 && Number.isInteger(hiddenSize) && Number.isInteger(numHeads)) {
     if (hiddenSize % numHeads !== 0) {

@@ -6,8 +6,9 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { type DecodedMemory, readMemoryFile } from "@lcc/artifact";
-import { ModelLoadError, loadModel, modelHashes } from "@lcc/models";
+import { ModelLoadError, findCachedModel, loadModel, modelHashes } from "@lcc/models";
 import { Engine, type GenerateRequest } from "@lcc/serving";
+import { LccError } from "@lcc/tensor";
 import type { Command } from "commander";
 import { integerOption, numberOption } from "../options.js";
 
@@ -62,7 +63,14 @@ export function registerAsk(program: Command): void {
       if (process.stdin.isTTY) process.stderr.write(`reading ${memoryFiles.length} memor${memoryFiles.length === 1 ? "y" : "ies"}; type a prompt, an empty line or Ctrl-D ends\n`);
       for await (const line of lines) {
         if (line.trim() === "") break;
-        await answer(engine, ids, line, options);
+        try {
+          await answer(engine, ids, line, options);
+        } catch (error) {
+          // One bad prompt (too long for the window, say) does not end the session.
+          if (!LccError.isInstance(error)) throw error;
+          process.stdout.write("\n");
+          process.stderr.write(`lcc: ${error.name}: ${error.message}\n`);
+        }
       }
     } finally {
       lines.close();
@@ -71,26 +79,33 @@ export function registerAsk(program: Command): void {
   });
 }
 
-/** Finds the model a memory was compiled for among the folders of `modelsDir`, by name then by hash. */
-async function findModelFor(memory: DecodedMemory, modelsDir: string | undefined): Promise<string> {
+/**
+ * Finds the model a memory was compiled for: first by name among the folders of
+ * $LCC_MODELS, then in the download cache, and checks its weights hash.
+ */
+async function findModelFor(memory: DecodedMemory): Promise<string> {
   const fingerprint = memory.fingerprint;
-  if (modelsDir === undefined || modelsDir === "") {
-    throw new ModelLoadError(`no --model given and LCC_MODELS is not set; pass --model for ${fingerprint.name}, the model this memory was compiled for`);
+  const candidates: string[] = [];
+  const modelsDir = process.env.LCC_MODELS;
+  if (modelsDir !== undefined && modelsDir !== "") {
+    const entries = await readdir(modelsDir).catch(() => [] as string[]);
+    for (const entry of entries) if (entry === fingerprint.name || entry === `${fingerprint.name}.bin`) candidates.push(path.join(modelsDir, entry));
   }
-  const entries = await readdir(modelsDir).catch(() => [] as string[]);
-  const candidates = entries.filter((entry) => entry === fingerprint.name || entry === `${fingerprint.name}.bin`);
+  const cached = await findCachedModel(fingerprint.name).catch(() => null);
+  if (cached !== null) candidates.push(cached);
   for (const candidate of candidates) {
-    const resolved = await loadModel(path.join(modelsDir, candidate));
-    if (modelHashes(resolved.model, resolved.tokenizer).weightsSha256 === fingerprint.weightsSha256) return path.join(modelsDir, candidate);
+    const resolved = await loadModel(candidate);
+    if (modelHashes(resolved.model, resolved.tokenizer).weightsSha256 === fingerprint.weightsSha256) return candidate;
   }
+  const searched = modelsDir ? `${modelsDir} or the download cache` : "the download cache (LCC_MODELS is not set)";
   throw new ModelLoadError(
-    `no model in ${modelsDir} matches the memory's model ${fingerprint.name} (weights sha256 ${fingerprint.weightsSha256.slice(0, 12)}…); pass it with --model`,
+    `no model in ${searched} matches the memory's model ${fingerprint.name} (weights sha256 ${fingerprint.weightsSha256.slice(0, 12)}…); pass it with --model`,
   );
 }
 
 async function startEngine(memoryFiles: readonly string[], options: AskOptions): Promise<{ engine: Engine; ids: string[] }> {
   const first = await readMemoryFile(memoryFiles[0] as string);
-  const model = options.model ?? (await findModelFor(first, process.env.LCC_MODELS));
+  const model = options.model ?? (await findModelFor(first));
   const engine = await Engine.load(model, { sessionOptions: { threads: options.threads } });
   try {
     const ids: string[] = [];

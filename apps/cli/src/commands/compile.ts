@@ -2,7 +2,6 @@
  * `lcc compile`: compiles a text file into a memory artifact.
  */
 
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { STORAGE_DTYPES, type StorageDType, writeMemoryFile } from "@lcc/artifact";
 import {
@@ -17,7 +16,8 @@ import {
 } from "@lcc/compiler";
 import { type ResolvedModel, loadModel, modelHashes } from "@lcc/models";
 import { type Command, Option } from "commander";
-import { integerOption, numberOption, UsageError } from "../options.js";
+import { checkOutputFile, readTextInput } from "../files.js";
+import { UsageError, integerOption, numberOption } from "../options.js";
 import { ProgressLine, formatSeconds } from "../progress-bar.js";
 import { VERSION } from "../version.js";
 
@@ -56,8 +56,8 @@ export function registerCompile(program: Command): void {
     .command("compile")
     .description("Compile a text file into a memory (.lccm) that the base model reads instead of the text.")
     .argument("<input>", "UTF-8 text file to compile, or - for stdin")
-    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
-    .requiredOption("-o, --output <file>", "memory file to write (written atomically)")
+    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS (required)")
+    .requiredOption("-o, --output <file>", "memory file to write, written atomically (required)")
     .option("-r, --ratio <r>", "context tokens per memory token (the compression ratio), at least 1", numberOption("--ratio", 1, 1e6), 16)
     .option("--steps <count>", "optimisation steps per segment", integerOption("--steps", 0), 100)
     .option("--learning-rate <rate>", "AdamW learning rate", numberOption("--learning-rate", 0, Number.MAX_VALUE, true), 1e-2)
@@ -95,13 +95,6 @@ function parseBufferInit(value: string): BufferInit {
   throw new UsageError(`--buffer-init must be "mean", "shared" or "token:<id>", got "${value}"`);
 }
 
-async function readInput(input: string): Promise<string> {
-  if (input !== "-") return readFile(input, "utf8");
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 async function queryPoolTokens(resolved: ResolvedModel, pool: string | undefined): Promise<{ name: string; entries: number[][] }> {
   const name = pool ?? "story-openings";
   const texts = hasQueryPool(name) ? [...(await getQueryPool(name))] : await loadQueryPoolFile(name);
@@ -110,7 +103,8 @@ async function queryPoolTokens(resolved: ResolvedModel, pool: string | undefined
 
 async function compile(input: string, options: CompileCommandOptions): Promise<void> {
   const bufferInit = parseBufferInit(options.bufferInit);
-  const text = await readInput(input);
+  await checkOutputFile(options.output, "--output");
+  const text = await readTextInput(input);
   if (text.trim().length === 0) throw new CompileInputError(`${input === "-" ? "stdin" : input} is empty; give a text to compile`);
 
   const resolved = await loadModel(options.model);

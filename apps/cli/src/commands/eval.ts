@@ -3,6 +3,7 @@
  * baselines over a JSONL data file, at several compression ratios, and writes a report.
  */
 
+import { checkOutputFolder } from "../files.js";
 import path from "node:path";
 import { type CompileOptions, builtInQueryPool, loadQueryPoolFile } from "@lcc/compiler";
 import {
@@ -63,8 +64,8 @@ export function registerEval(program: Command): void {
       'Evaluate memories on a JSONL data file: stories ({"text"}) by continuation fidelity against every equal-budget baseline, ' +
         'or questions ({"context", "question", "answer"}) by exact match and token F1. Writes results.json, results.md, fidelity.svg and fidelity.png.',
     )
-    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
-    .requiredOption("-d, --data <file>", "JSONL data file: one story or one question record per line")
+    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS (required)")
+    .requiredOption("-d, --data <file>", "JSONL data file: one story or one question record per line (required)")
     .addOption(
       new Option("-r, --ratios <list>", "comma-separated compression ratios (context tokens per memory token)")
         .argParser(parseRatios)
@@ -132,6 +133,7 @@ async function queryPoolTokens(resolved: ResolvedModel, name: string): Promise<n
 
 async function evaluate(options: EvalCommandOptions): Promise<void> {
   // Read and check everything before loading the model.
+  await checkOutputFolder(options.out, "--out");
   const data = await readEvaluationData(options.data);
   const judge = createJudge(options);
   if (judge !== undefined && data.kind !== "qa") {

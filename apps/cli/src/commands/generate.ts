@@ -21,7 +21,7 @@ export function registerGenerate(program: Command): void {
   program
     .command("generate")
     .description("Generate text from a prompt. Text goes to stdout, speed statistics to stderr.")
-    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
+    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS (required)")
     .option("-p, --prompt <text>", "prompt text; an empty prompt starts from the beginning-of-sequence token", "")
     .option("-n, --max-tokens <count>", "maximum number of tokens to generate", integerOption("--max-tokens", 0), 256)
     .option("-t, --temperature <value>", "sampling temperature; 0 always picks the most likely token", numberOption("--temperature", 0, 100), 0)

@@ -5,6 +5,17 @@
 import { readMemoryFile } from "@lcc/artifact";
 import type { Command } from "commander";
 
+/** Escapes control characters (C0, DEL and C1) as \u{…} so that a forged file cannot drive the terminal. */
+export function printable(text: string): string {
+  let out = "";
+  for (const character of text) {
+    const code = character.codePointAt(0) as number;
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f);
+    out += control ? `\\u{${code.toString(16)}}` : character;
+  }
+  return out;
+}
+
 function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(2)} MiB`;
   if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
@@ -39,16 +50,18 @@ export function registerInspect(program: Command): void {
         process.stdout.write(`${JSON.stringify(metadata, null, 2)}\n`);
         return;
       }
-      const { compression, fingerprint } = memory;
+      const { compression } = memory;
+      // Names come from the file, so control characters are shown escaped rather than sent to the terminal.
+      const fingerprint = { ...memory.fingerprint, name: printable(memory.fingerprint.name), architecture: printable(memory.fingerprint.architecture) };
       const lines = [
-        `file:         ${file}`,
-        `format:       ${metadata.formatVersion}, written by ${metadata.producer} at ${memory.createdAt}`,
+        `file:         ${printable(file)}`,
+        `format:       ${metadata.formatVersion}, written by ${printable(metadata.producer)} at ${printable(memory.createdAt)}`,
         `model:        ${fingerprint.name} (${fingerprint.architecture}, ${fingerprint.numLayers} layers, ${fingerprint.numKvHeads} key/value heads of ${fingerprint.headDim})`,
         `  weights:    sha256 ${fingerprint.weightsSha256}`,
         `compression:  ${compression.sourceTokens} context tokens -> ${compression.bufferTokens} memory tokens (ratio ${compression.ratio}, ${compression.segments.length} segment${compression.segments.length === 1 ? "" : "s"})`,
         `positions:    ${metadata.positions.first} .. ${metadata.positions.last}`,
         `storage:      ${memory.storedDType}; ${formatBytes(metadata.storage.float32Bytes)} as float32 in memory`,
-        `provenance:   ${memory.provenance.steps} steps in ${memory.provenance.wallTimeSeconds.toFixed(1)}s; final losses ${JSON.stringify(memory.provenance.finalLosses)}`,
+        `provenance:   ${memory.provenance.steps} steps in ${memory.provenance.wallTimeSeconds.toFixed(1)}s; final losses ${printable(JSON.stringify(memory.provenance.finalLosses))}`,
         `source:       sha256 ${memory.sourceSha256}${metadata.sourceTextIncluded ? " (text included)" : ""}`,
         `checksum:     ${memory.checksum}`,
       ];

@@ -12,6 +12,7 @@ import { builtInQueryPool, compileContext, toMemoryArtifact } from "@lcc/compile
 import { loadModel, modelHashes } from "@lcc/models";
 import { Engine } from "@lcc/serving";
 import type { Command } from "commander";
+import { checkOutputFile } from "../files.js";
 import { integerOption } from "../options.js";
 import { ProgressLine, formatSeconds } from "../progress-bar.js";
 import { VERSION } from "../version.js";
@@ -52,6 +53,7 @@ function formatBytes(bytes: number): string {
 }
 
 async function quickstart(options: QuickstartOptions): Promise<void> {
+  await checkOutputFile(options.output, "--output");
   const story = (await readFile(path.join(ASSETS, "story.txt"), "utf8")).trim();
   const prompts = JSON.parse(await readFile(path.join(ASSETS, "prompts.json"), "utf8")) as ClozePrompt[];
   const resolved = await loadModel(options.model);
@@ -101,7 +103,8 @@ async function quickstart(options: QuickstartOptions): Promise<void> {
     "",
     `memory:        ${compiled.bufferTokens} positions, ${formatBytes(compiled.bufferTokens * perToken)} of float16 keys and values (file ${options.output})`,
     `full context:  ${contextIds.length + 1} positions, ${formatBytes((contextIds.length + 1) * perToken)} of float16 keys and values`,
-    `compiled in ${compiled.wallSeconds.toFixed(1)} s; ask more with: lcc ask ${options.output} "Mia put the red flower in her"`,
+    `compiled in ${compiled.wallSeconds.toFixed(1)} s; ask more with:`,
+    `  npx pnpm@10.34.8 lcc ask ${options.output} "Mia put the red flower in her" --model ${resolved.path}`,
   );
   process.stdout.write(`${out.join("\n")}\n`);
 }

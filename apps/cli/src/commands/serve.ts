@@ -33,7 +33,7 @@ export function registerServe(program: Command): void {
     .description(
       "Serve a model over HTTP: OpenAI-compatible chat completions that read memories, and an API to upload, compile and manage memories.",
     )
-    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS")
+    .requiredOption("-m, --model <path>", "model folder, llama2.c checkpoint, or a model name inside $LCC_MODELS (required)")
     .option("--host <address>", "address to listen on; the default accepts connections from this machine only", "127.0.0.1")
     .option("-p, --port <port>", "port to listen on; 0 picks a free port", integerOption("--port", 0, 65535), 8080)
     .option(

@@ -32,14 +32,18 @@ describe("Sampler", () => {
 
   it("samples the softmax distribution at temperature 1", () => {
     const observed = frequencies(new Sampler({ temperature: 1, seed: 7 }), 40_000);
-    observed.forEach((p, i) => expect(Math.abs(p - (probabilities[i] as number))).toBeLessThan(0.01));
+    observed.forEach((p, i) => {
+      expect(Math.abs(p - (probabilities[i] as number))).toBeLessThan(0.01);
+    });
   });
 
   it("sharpens the distribution at temperature 0.5", () => {
     // p_i^(1/T) renormalised: 0.25, 0.09, 0.0225, 0.0025 over 0.365.
     const expected = [0.25, 0.09, 0.0225, 0.0025].map((w) => w / 0.365);
     const observed = frequencies(new Sampler({ temperature: 0.5, seed: 9 }), 40_000);
-    observed.forEach((p, i) => expect(Math.abs(p - (expected[i] as number))).toBeLessThan(0.01));
+    observed.forEach((p, i) => {
+      expect(Math.abs(p - (expected[i] as number))).toBeLessThan(0.01);
+    });
   });
 
   it("keeps only the k most likely tokens", () => {

@@ -119,7 +119,7 @@ export const transpose = (x: Value, perm: readonly number[]): Value =>
 export const Concat: OpDefinition = {
   opType: "Concat",
   infer(inputs, attributes) {
-    const values = inputs.map((v, i) => required(inputs, i, "inputs"));
+    const values = inputs.map((_, i) => required(inputs, i, "inputs"));
     const first = values[0];
     if (first === undefined) throw new GraphError("Concat needs at least one input");
     const axis = normalizeAxis(intAttr(attributes, "axis"), first.rank);
