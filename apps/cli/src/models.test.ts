@@ -70,7 +70,7 @@ describe("lcc models pull and list", () => {
   });
 
   it("pulls stories260K from LCC_HUB_URL, lists it, and generates from the cache offline", async () => {
-    const env = { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir };
+    const env = { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir, LCC_OFFLINE: "" };
     const pulled = await runCli(["models", "pull", "stories260K"], { env });
     expect(pulled.code).toBe(0);
     const folder = path.join(cacheDir, "models", "stories260K");
@@ -110,7 +110,7 @@ describe("lcc models pull and list", () => {
 
   it("reports a corrupted download and keeps no file", async () => {
     hub.corrupt = true;
-    const result = await runCli(["models", "pull", "stories260K", "--quiet"], { env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir } });
+    const result = await runCli(["models", "pull", "stories260K", "--quiet"], { env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir, LCC_OFFLINE: "" } });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       /^lcc: ChecksumMismatchError: the download of stories260K\.bin is corrupted: its sha256 is [0-9a-f]{64} but b0a507e7[0-9a-f]{56} was expected; the file was deleted\nhint: run the pull again/,
@@ -122,7 +122,7 @@ describe("lcc models pull and list", () => {
 
   it("reports a hub id the hub does not have", async () => {
     const result = await runCli(["models", "pull", "nobody/nothing", "--revision", "v1"], {
-      env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir },
+      env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir, LCC_OFFLINE: "" },
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
@@ -132,7 +132,7 @@ describe("lcc models pull and list", () => {
   });
 
   it("rejects a name that is neither known nor a hub id", async () => {
-    const result = await runCli(["models", "pull", "nothing-known"], { env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir } });
+    const result = await runCli(["models", "pull", "nothing-known"], { env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir, LCC_OFFLINE: "" } });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('lcc: ModelReferenceError: "nothing-known" is neither a known model ("stories260K") nor a hub id');
   });
@@ -146,6 +146,19 @@ describe("lcc models pull and list", () => {
     expect(result.stderr).toBe(
       `lcc: ModelLoadError: model "stories260K" is not in the download cache ${path.join(cacheDir, "models")}, and offline mode (LCC_OFFLINE=1) forbids downloading it\n` +
         'hint: run "lcc models pull stories260K" while online, or set LCC_MODELS to a folder that contains "stories260K"\n',
+    );
+    expect(hub.paths.length).toBe(requestsBefore);
+  });
+
+  it("rejects a pull in offline mode without a request", async () => {
+    const requestsBefore = hub.paths.length;
+    const result = await runCli(["models", "pull", "stories260K"], {
+      env: { LCC_HUB_URL: hub.url, LCC_CACHE_DIR: cacheDir, LCC_OFFLINE: "1" },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `lcc: OfflineError: "stories260K" is not complete in the download cache ${path.join(cacheDir, "models")}, ` +
+        "and offline mode (LCC_OFFLINE=1) forbids downloads; unset LCC_OFFLINE to pull it\n",
     );
     expect(hub.paths.length).toBe(requestsBefore);
   });

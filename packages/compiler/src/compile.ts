@@ -165,6 +165,8 @@ export async function compileSegment(job: SegmentJob): Promise<SegmentResult> {
     topK: useFull ? null : Math.min(options.teacherTopK, config.vocabSize),
     reconstructionPrompt: [config.bosTokenId],
     answerTokens: options.answerTokens,
+    answerTemperature: options.answerTemperature,
+    seed: options.seed,
   };
   let sink: KvCache;
   let drawn: number[][] = [];
@@ -180,7 +182,7 @@ export async function compileSegment(job: SegmentJob): Promise<SegmentResult> {
     drawn = random.sample(job.queryPool, options.queries + options.heldOutQueries).map((q) => q.slice(0, options.queryTokens));
     for (let i = 0; i < drawn.length; i++) {
       job.signal?.throwIfAborted();
-      const sample = await regularisationSample(teacherModel, context, drawn[i] as number[], teacherOptions);
+      const sample = await regularisationSample(teacherModel, context, drawn[i] as number[], teacherOptions, i);
       (i < options.queries ? samples.regularisation : samples.heldOut).push(sample);
       emit({ type: "teacher", segment: segment.index, segments: segment.count, done: i + 1, total: drawn.length });
     }

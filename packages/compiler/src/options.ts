@@ -39,6 +39,8 @@ export interface CompileOptions {
   readonly queries: number; // 64
   /** Tokens of each query's teacher answer. */
   readonly answerTokens: number; // 24
+  /** Sampling temperature of the teacher's answers; 0 answers greedily. Example: 1. */
+  readonly answerTemperature: number; // 0
   /** Tokens kept from each pool entry as the query. */
   readonly queryTokens: number; // 8
   /** Teacher distributions keep the top k entries; full distributions when the vocabulary has at most `fullVocabularyLimit` entries. */
@@ -79,6 +81,7 @@ export const DEFAULT_COMPILE_OPTIONS: CompileOptions = Object.freeze({
   regularisationWeight: 1,
   queries: 64,
   answerTokens: 24,
+  answerTemperature: 0,
   queryTokens: 8,
   teacherTopK: 32,
   fullVocabularyLimit: 4096,
@@ -119,6 +122,7 @@ export function resolveCompileOptions(overrides: Partial<CompileOptions> = {}): 
   positiveNumber("loraAlpha", options.loraAlpha);
   integer("queries", options.queries, 0);
   integer("answerTokens", options.answerTokens, 1);
+  nonNegative("answerTemperature", options.answerTemperature);
   integer("queryTokens", options.queryTokens, 1);
   integer("teacherTopK", options.teacherTopK, 1);
   integer("fullVocabularyLimit", options.fullVocabularyLimit, 0);

@@ -5,7 +5,7 @@
  * Legend: L context tokens (with BOS), T tokens of a sample, V vocabulary, k kept entries.
  */
 
-import { type KvCache, type LanguageModel, argmax } from "@lcc/models";
+import { type KvCache, type LanguageModel, Sampler, argmax } from "@lcc/models";
 
 /** The teacher's distribution over each token of a sample. */
 export type TeacherDistribution =
@@ -30,6 +30,10 @@ export interface TeacherOptions {
   readonly reconstructionPrompt: readonly number[];
   /** Tokens the teacher generates greedily for each regularisation query. Example: 24. */
   readonly answerTokens: number;
+  /** Sampling temperature of the answers; 0 answers greedily. */
+  readonly answerTemperature: number;
+  /** Seed of the answer sampler; each query adds its index. */
+  readonly seed: number;
 }
 
 /** Log-softmax of each row of `logits` [T, V], in float64 internally. */
@@ -90,18 +94,20 @@ export async function reconstructionSample(
   return { kind: "reconstruction", ids, goldIds, mask, teacher: distribution(logits, model.config.vocabSize, options.topK) };
 }
 
-/** Regularisation: the teacher answers a context-agnostic query greedily, then scores its own answer. */
+/** Regularisation: the teacher answers a context-agnostic query, then scores its own answer. */
 export async function regularisationSample(
   model: LanguageModel,
   context: KvCache,
   query: readonly number[],
   options: TeacherOptions,
+  queryIndex = 0,
 ): Promise<TrainingSample> {
-  // Greedy answer given [C; x], generated once.
+  // The teacher's answer given [C; x], generated once: greedy, or sampled at a temperature.
+  const sampler = options.answerTemperature > 0 ? new Sampler({ temperature: options.answerTemperature, seed: options.seed + queryIndex }) : null;
   let step = await model.forward({ ids: query, cache: context });
   const answer: number[] = [];
   for (let i = 0; i < options.answerTokens; i++) {
-    const next = argmax(step.logits);
+    const next = sampler === null ? argmax(step.logits) : sampler.sample(step.logits);
     answer.push(next);
     if (i + 1 < options.answerTokens) step = await model.forward({ ids: [next], cache: step.cache });
   }

@@ -79,7 +79,13 @@ export async function resolveModelPath(source: string, options: LoadModelOptions
         { details: { source, modelsDir, offline: true } },
       );
     }
-    const pulled = await pullModel(source, { cacheDir: options.cacheDir, hubUrl: options.hubUrl, onProgress: options.onDownloadProgress, signal: options.signal });
+    const pulled = await pullModel(source, {
+      cacheDir: options.cacheDir,
+      hubUrl: options.hubUrl,
+      onProgress: options.onDownloadProgress,
+      signal: options.signal,
+      offline: false,
+    });
     return pulled.path;
   }
 

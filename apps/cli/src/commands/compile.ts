@@ -40,6 +40,7 @@ interface CompileCommandOptions {
   reconstructionLoss: string;
   queries: number;
   answerTokens: number;
+  answerTemperature: number;
   queryPool?: string;
   segmentTokens: number;
   heldOutQueries: number;
@@ -74,6 +75,7 @@ export function registerCompile(program: Command): void {
     .option("--reconstruction-loss <name>", 'reconstruction loss: "kl" (KL to the full-context teacher), "ce" (gold-token cross-entropy), or a loss added by a plugin', "kl")
     .option("--queries <count>", "regularisation queries drawn from the pool; 0 disables regularisation (ablation)", integerOption("--queries", 0), 64)
     .option("--answer-tokens <count>", "tokens of each query's teacher answer", integerOption("--answer-tokens", 1), 24)
+    .option("--answer-temperature <value>", "sampling temperature of the teacher's answers; 0 answers greedily", numberOption("--answer-temperature", 0, 100), 0)
     .option("--query-pool <pool>", 'query pool: "story-openings", "instructions", a pool added by a plugin, or a JSONL file of {"instruction": ...} lines (default: story-openings)')
     .option("--segment-tokens <count>", "contexts longer than this are split into segments compiled one by one", integerOption("--segment-tokens", 2), 2048)
     .option("--held-out-queries <count>", "queries held out to measure KL for early stopping; 0 disables early stopping", integerOption("--held-out-queries", 0), 0)
@@ -127,6 +129,7 @@ async function compile(input: string, options: CompileCommandOptions): Promise<v
     reconstructionLoss: options.reconstructionLoss,
     queries: options.queries,
     answerTokens: options.answerTokens,
+    answerTemperature: options.answerTemperature,
     segmentTokens: options.segmentTokens,
     heldOutQueries: options.heldOutQueries,
     earlyStopPatience: options.patience,

@@ -3,6 +3,7 @@
  */
 
 import {
+  DEFAULT_MAX_FILE_BYTES,
   KNOWN_MODELS,
   type PullProgressEvent,
   convertToHfFolder,
@@ -12,6 +13,7 @@ import {
   pullModel,
 } from "@lcc/models";
 import { type Command, Option } from "commander";
+import { integerOption } from "../options.js";
 import { ProgressLine } from "../progress-bar.js";
 
 interface ConvertCommandOptions {
@@ -21,6 +23,7 @@ interface ConvertCommandOptions {
 
 interface PullCommandOptions {
   revision?: string;
+  maxFileBytes: number;
   quiet?: boolean;
 }
 
@@ -39,10 +42,17 @@ export function registerModels(program: Command): void {
     .command("pull")
     .description(
       `Download a model into the cache ($LCC_CACHE_DIR/models, default ~/.cache/lcc/models) and check its sha256. ` +
-        `Known models: ${knownNames}. The hub is $LCC_HUB_URL (default https://huggingface.co); $HF_TOKEN is sent as a bearer token when set.`,
+        `Known models: ${knownNames}. The hub is $LCC_HUB_URL (default https://huggingface.co); $HF_TOKEN is sent as a bearer token when set. ` +
+        "With LCC_OFFLINE=1 the pull fails before any request unless the model is already complete in the cache.",
     )
     .argument("<model>", 'a known model name, or a hub id such as "owner/name" or "owner/name@revision"')
     .option("--revision <revision>", "branch, tag or commit of a hub id (default: main)")
+    .option(
+      "--max-file-bytes <bytes>",
+      "largest size in bytes accepted for a file whose size lcc does not pin (every file of a hub id); a larger file fails the pull",
+      integerOption("--max-file-bytes", 1),
+      DEFAULT_MAX_FILE_BYTES,
+    )
     .option("-q, --quiet", "print no progress")
     .action(async (model: string, options: PullCommandOptions) => {
       const progress = new ProgressLine(process.stderr, options.quiet === true);
@@ -52,6 +62,7 @@ export function registerModels(program: Command): void {
       try {
         const pulled = await pullModel(model, {
           revision: options.revision,
+          maxFileBytes: options.maxFileBytes,
           signal: controller.signal,
           onProgress: (event) => showPullProgress(progress, event),
         });

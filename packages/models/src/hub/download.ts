@@ -3,14 +3,27 @@
  * only after its size and sha256 passed every check that is available. A broken
  * connection leaves the `.part` file behind, and the next attempt resumes from its end
  * with an HTTP Range request, or starts over when the server ignores ranges.
+ *
+ * No file grows past its expected size or the per-file limit (see size-limits.ts). A
+ * response that announces another size is rejected before its body is read, and a body
+ * that runs past the size is cut off. Both delete the `.part` file.
  */
 
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
-import { ChecksumMismatchError, DownloadAbortedError, DownloadError, DownloadTimeoutError, HubNotFoundError } from "./errors.js";
+import {
+  ChecksumMismatchError,
+  DownloadAbortedError,
+  DownloadError,
+  DownloadTimeoutError,
+  FileTooLargeError,
+  HubNotFoundError,
+  SizeMismatchError,
+} from "./errors.js";
 import { type FetchFunction, type HubResponse, IdleTimeout, hubGet, isRetryableStatus, statusError } from "./http.js";
+import { type ExpectedSize, checkAnnouncedSize, contentLengthOf, expectedSizeBeforeBody, overflowError } from "./size-limits.js";
 
 export const PART_SUFFIX = ".part";
 
@@ -56,6 +69,8 @@ export interface DownloadSettings {
   readonly timeoutMs: number;
   readonly retries: number;
   readonly retryDelayMs: number;
+  /** Largest size in bytes accepted for a file whose size is not pinned. */
+  readonly maxFileBytes: number;
   readonly onProgress: (event: PullProgressEvent) => void;
 }
 
@@ -132,14 +147,14 @@ export async function downloadFile(task: DownloadTask, settings: DownloadSetting
 
   const part = task.destination + PART_SUFFIX;
   const maxAttempts = settings.retries + 1;
-  let restart = false;
   for (let attempt = 1; ; attempt++) {
-    if (restart) await rm(part, { force: true });
     try {
       return await attemptDownload(task, part, settings, optional);
     } catch (error) {
       if (!(error instanceof RetryableFailure)) throw error;
-      const resumeFrom = error.restart ? 0 : ((await fileSize(part)) ?? 0);
+      // Delete a part that cannot be resumed now, so that the next pull does not try it again.
+      if (error.restart) await rm(part, { force: true });
+      const resumeFrom = (await fileSize(part)) ?? 0;
       if (attempt >= maxAttempts) {
         const keptNote = resumeFrom > 0 ? `; ${resumeFrom} bytes are kept in ${part}, and the next pull resumes from there` : "";
         const ErrorClass = error.failure instanceof DownloadTimeoutError ? DownloadTimeoutError : DownloadError;
@@ -148,7 +163,6 @@ export async function downloadFile(task: DownloadTask, settings: DownloadSetting
           details: { ...error.failure.details, attempts: attempt },
         });
       }
-      restart = error.restart;
       settings.onProgress({
         type: "retry",
         file: task.label,
@@ -172,15 +186,38 @@ function aborted(task: DownloadTask, part: string): DownloadAbortedError {
   );
 }
 
-/** Runs one request, resuming from the `.part` file when possible, then verifies the file and renames it into place. */
+/** Result of a request whose response cannot extend the part file, which is then deleted and the file requested from byte 0. */
+const RESTART = Symbol("restart");
+
+/**
+ * Runs one attempt: one request, resuming from the `.part` file when possible, then
+ * verifies the file and renames it into place. A part file longer than the file's
+ * expected size is no prefix of it, so it is deleted and the request sent again from
+ * byte 0 within the same attempt. That second request cannot restart again, because an
+ * empty part is never too long.
+ */
 async function attemptDownload(
   task: DownloadTask,
   part: string,
   settings: DownloadSettings,
   optional: boolean,
 ): Promise<DownloadedFile | null> {
+  for (;;) {
+    const outcome = await requestFile(task, part, settings, optional);
+    if (outcome !== RESTART) return outcome;
+    await rm(part, { force: true });
+  }
+}
+
+async function requestFile(
+  task: DownloadTask,
+  part: string,
+  settings: DownloadSettings,
+  optional: boolean,
+): Promise<DownloadedFile | null | typeof RESTART> {
+  // A part longer than the pinned size, or than the per-file limit, is discarded before the request.
   let offset = (await fileSize(part)) ?? 0;
-  if (task.expectedSize !== undefined && offset > task.expectedSize) {
+  if (offset > (task.expectedSize ?? settings.maxFileBytes)) {
     await rm(part, { force: true });
     offset = 0;
   }
@@ -189,7 +226,9 @@ async function attemptDownload(
   let hash = createHash("sha256");
   await hashPrefix(hash, part, offset);
 
+  const sizedFile = { label: task.label, url: task.url };
   const timeout = new IdleTimeout(settings.signal, settings.timeoutMs);
+  let response: Response | undefined;
   let handle: FileHandle | undefined;
   try {
     // Step 1: request the file, or the rest of it.
@@ -207,42 +246,59 @@ async function attemptDownload(
       throw classifyNetworkError(error, task, part, timeout, settings);
     }
     timeout.touch();
-    const { response } = hub;
-    if (response.status === 416) {
-      // The part is no prefix the server can extend (for example, the file shrank upstream).
-      await response.body?.cancel();
-      throw new RetryableFailure(new DownloadError(`the server rejected resuming ${task.label} at byte ${offset} (HTTP 416)`), true);
-    }
-    if (response.status !== 200 && response.status !== 206) {
+    response = hub.response;
+    if (response.status !== 200 && response.status !== 206 && response.status !== 416) {
       const failure = await statusError(hub, `${task.label} (${task.url})`);
       if (optional && failure instanceof HubNotFoundError) return null;
       if (isRetryableStatus(response.status)) throw new RetryableFailure(failure, false);
       throw failure;
     }
 
-    // Step 2: decide where the body starts. A 200 response to a range request means the
-    // server ignores ranges, so the part is discarded and the file starts over.
-    let total: number | null = task.expectedSize ?? hub.announcedSize;
+    // Step 2: the size known before the body (pinned, or the hub's X-Linked-Size). A part
+    // longer than that size is never resumed.
+    let expected: ExpectedSize | null = expectedSizeBeforeBody(sizedFile, task.expectedSize, hub.announcedSize, settings.maxFileBytes);
+    if (offset > 0 && expected !== null && offset > expected.bytes) {
+      await response.body?.cancel();
+      return RESTART;
+    }
+    if (response.status === 416) {
+      // The part is no prefix the server can extend (for example, the file shrank upstream).
+      await response.body?.cancel();
+      throw new RetryableFailure(new DownloadError(`the server rejected resuming ${task.label} at byte ${offset} (HTTP 416)`), true);
+    }
+
+    // Step 3: decide where the body starts, and check the sizes that the headers imply.
+    // A 200 response to a range request means the server ignores ranges, so the part is
+    // discarded and the file starts over.
     if (response.status === 206) {
-      const range = parseContentRange(response.headers.get("content-range"));
+      const contentRange = response.headers.get("content-range");
+      const range = parseContentRange(contentRange);
       if (range === null || range.start !== offset) {
         await response.body?.cancel();
         throw new RetryableFailure(
           new DownloadError(
-            `the server responded to the range request for ${task.label} with Content-Range ${response.headers.get("content-range")}, not bytes ${offset}-`,
+            `the server responded to the range request for ${task.label} with Content-Range ${contentRange}, not bytes ${offset}-`,
           ),
           true,
         );
       }
-      total ??= range.total;
+      if (range.total !== null) {
+        const header = `Content-Range ${contentRange}`;
+        expected = checkAnnouncedSize(sizedFile, expected, range.total, "content-range", header, settings.maxFileBytes);
+      }
     } else {
       offset = 0;
       hash = createHash("sha256");
-      const length = response.headers.get("content-length");
-      if (total === null && length !== null && /^\d+$/.test(length)) total = Number(length);
     }
+    const bodyLength = contentLengthOf(response);
+    if (bodyLength !== null) {
+      const header = offset > 0 ? `Content-Length ${bodyLength} after byte ${offset}` : `Content-Length ${bodyLength}`;
+      expected = checkAnnouncedSize(sizedFile, expected, offset + bodyLength, "content-length", header, settings.maxFileBytes);
+    }
+    const total = expected?.bytes ?? null;
+    const limit = total ?? settings.maxFileBytes;
 
-    // Step 3: a pinned hash that differs from the hub's announced one means the file changed upstream.
+    // Step 4: a pinned hash that differs from the hub's announced one means the file changed upstream.
     const expectedSha256 = task.expectedSha256 ?? hub.announcedSha256 ?? undefined;
     if (task.expectedSha256 !== undefined && hub.announcedSha256 !== null && hub.announcedSha256 !== task.expectedSha256) {
       await response.body?.cancel();
@@ -250,7 +306,8 @@ async function attemptDownload(
       throw checksumError(task, `the hub announces sha256 ${hub.announcedSha256}, but lcc pins ${task.expectedSha256}`);
     }
 
-    // Step 4: stream the body into the part file, hashing as it goes.
+    // Step 5: stream the body into the part file, hashing as it goes. A chunk that would
+    // take the file past `limit` is not written, and the download stops.
     handle = await open(part, offset > 0 ? "a" : "w");
     let done = offset;
     settings.onProgress({ type: "bytes", file: task.label, bytesDone: done, totalBytes: total });
@@ -258,6 +315,7 @@ async function attemptDownload(
       if (response.body !== null) {
         for await (const chunk of response.body) {
           timeout.touch();
+          if (done + chunk.byteLength > limit) throw overflowError(sizedFile, expected, done + chunk.byteLength, settings.maxFileBytes);
           await handle.write(chunk);
           hash.update(chunk);
           done += chunk.byteLength;
@@ -278,13 +336,11 @@ async function attemptDownload(
         false,
       );
     }
+    // Only a resumed part that already exceeded a size announced in this response gets here.
+    if (done > limit) throw overflowError(sizedFile, expected, done, settings.maxFileBytes);
 
-    // Step 5: check size and hash, then move the file into place.
+    // Step 6: check the hash, then move the file into place.
     const sha256 = hash.digest("hex");
-    if (total !== null && done !== total) {
-      await rm(part, { force: true });
-      throw checksumError(task, `it has ${done} bytes but ${total} were expected`);
-    }
     if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
       await rm(part, { force: true });
       throw checksumError(task, `its sha256 is ${sha256} but ${expectedSha256} was expected`);
@@ -295,6 +351,15 @@ async function attemptDownload(
     else if (expectedSha256 !== undefined) verifiedBy = "hub-sha256";
     settings.onProgress({ type: "file-done", file: task.label, bytes: done, sha256, alreadyPresent: false });
     return { bytes: done, sha256, verifiedBy, commit: hub.commit, alreadyPresent: false };
+  } catch (error) {
+    // A size error means the part is not (a prefix of) the expected file: stop reading and delete it.
+    if (error instanceof SizeMismatchError || error instanceof FileTooLargeError) {
+      await response?.body?.cancel().catch(() => undefined);
+      await handle?.close().catch(() => undefined);
+      handle = undefined;
+      await rm(part, { force: true });
+    }
+    throw error;
   } finally {
     timeout.dispose();
     await handle?.close().catch(() => undefined);

@@ -19,6 +19,18 @@ export class ChecksumMismatchError extends DownloadError {}
 /** The server sent nothing for longer than the timeout. */
 export class DownloadTimeoutError extends DownloadError {}
 
+/**
+ * The server announced or sent a size that disagrees with the file's expected size,
+ * which lcc pins or the hub announces. The partial file was deleted.
+ */
+export class SizeMismatchError extends DownloadError {}
+
+/** A file whose size lcc does not pin is larger than the per-file limit (`maxFileBytes`); the partial file was deleted. */
+export class FileTooLargeError extends DownloadError {}
+
+/** Offline mode (the `offline` option or LCC_OFFLINE=1) forbids the download that a pull needs. */
+export class OfflineError extends DownloadError {}
+
 /** The download was cancelled through its AbortSignal; the partial file is kept for a later resume. */
 export class DownloadAbortedError extends DownloadError {}
 

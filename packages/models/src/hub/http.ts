@@ -54,7 +54,8 @@ export async function hubGet(request: HubRequest): Promise<HubResponse> {
 
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     // Step 1: send the request, with the token only to the hub itself.
-    const headers: Record<string, string> = { "user-agent": "lcc" };
+    // Identity encoding keeps Content-Length equal to the file bytes that fetch yields.
+    const headers: Record<string, string> = { "user-agent": "lcc", "accept-encoding": "identity" };
     if (request.token !== null && new URL(url).origin === request.hubOrigin) headers.authorization = `Bearer ${request.token}`;
     if (request.rangeStart > 0) headers.range = `bytes=${request.rangeStart}-`;
     const response = await request.fetch(url, { headers, redirect: "manual", signal: request.signal });

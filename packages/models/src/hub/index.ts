@@ -14,5 +14,6 @@ export {
 } from "./reference.js";
 export type { DownloadedFile, PullProgressEvent, Verification } from "./download.js";
 export type { FetchFunction } from "./http.js";
+export { DEFAULT_MAX_FILE_BYTES } from "./size-limits.js";
 export { type CachedModel, MANIFEST_FILE, type ManifestFile, type ModelManifest, listCachedModels } from "./manifest.js";
 export { DEFAULT_HUB_URL, type PullOptions, type PulledModel, findCachedModel, hubBaseUrl, hubFileUrl, pullModel } from "./pull.js";

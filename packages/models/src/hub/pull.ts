@@ -14,10 +14,11 @@ import { InvalidArgumentError } from "@lcc/tensor";
 import { parseHfConfig } from "../hf-config.js";
 import { SAFETENSORS_INDEX_FILE, readSafetensorsIndex } from "../safetensors/sharded.js";
 import { type DownloadSettings, type DownloadTask, type DownloadedFile, type PullProgressEvent, downloadFile } from "./download.js";
-import { DownloadError, HubNotFoundError } from "./errors.js";
+import { DownloadError, HubNotFoundError, OfflineError } from "./errors.js";
 import type { FetchFunction } from "./http.js";
 import { type ManifestFile, type ModelManifest, MANIFEST_VERSION, readManifest, writeManifest } from "./manifest.js";
 import { type ModelReference, modelCacheDir, parseModelReference, requireModelReference } from "./reference.js";
+import { DEFAULT_MAX_FILE_BYTES } from "./size-limits.js";
 
 export const DEFAULT_HUB_URL = "https://huggingface.co";
 
@@ -41,6 +42,19 @@ export interface PullOptions {
   readonly retries?: number;
   /** Wait before the first retry, doubled before each further one, in milliseconds. Default: 1000. */
   readonly retryDelayMs?: number;
+  /**
+   * Largest size in bytes accepted for a file whose size lcc does not pin (every file of a
+   * hub id). A larger size announced by the hub or the server, or a body that grows past
+   * it, raises FileTooLargeError and deletes the partial file. Files with a pinned size
+   * are held to exactly that size instead. Default: 17179869184 (16 GiB).
+   */
+  readonly maxFileBytes?: number;
+  /**
+   * Forbid downloads: a pull that needs any file raises OfflineError before sending a
+   * request, and only a model already complete in the cache is returned.
+   * Default: true when $LCC_OFFLINE is "1".
+   */
+  readonly offline?: boolean;
 }
 
 export interface PulledModel {
@@ -58,13 +72,17 @@ export interface PulledModel {
 
 function checkOptions(options: PullOptions): void {
   const problems: string[] = [];
-  const { timeoutMs, retries, retryDelayMs } = options;
+  const { timeoutMs, retries, retryDelayMs, maxFileBytes } = options;
   if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0))
     problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
   if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0))
     problems.push(`retries must be an integer >= 0, got ${retries}`);
   if (retryDelayMs !== undefined && !(Number.isFinite(retryDelayMs) && retryDelayMs >= 0))
     problems.push(`retryDelayMs must be a number >= 0, got ${retryDelayMs}`);
+  if (maxFileBytes !== undefined && !(Number.isSafeInteger(maxFileBytes) && maxFileBytes > 0))
+    problems.push(`maxFileBytes must be a positive integer, got ${maxFileBytes}`);
+  if (options.offline !== undefined && typeof options.offline !== "boolean")
+    problems.push(`offline must be a boolean, got ${typeof options.offline}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") problems.push("onProgress must be a function");
   if (options.fetch !== undefined && typeof options.fetch !== "function") problems.push("fetch must be a function");
   if (problems.length > 0) throw new InvalidArgumentError(`invalid pull options: ${problems.join("; ")}`, { details: { problems } });
@@ -97,27 +115,18 @@ export function hubFileUrl(hubUrl: string, repo: string, revision: string, remot
  * Downloads `nameOrHubId` into the cache and returns its folder. Files already in place
  * are kept, and an interrupted file resumes from its `.part` file.
  *
- * Throws ModelReferenceError for a name that is neither known nor a hub id. Download
- * failures raise HubNotFoundError, HubAuthError, ChecksumMismatchError,
- * DownloadTimeoutError, DownloadAbortedError or DownloadError. A hub model whose
+ * Throws ModelReferenceError for a name that is neither known nor a hub id, and
+ * OfflineError, before any request, when offline mode is on and the model is not
+ * complete in the cache. Download failures raise HubNotFoundError, HubAuthError,
+ * ChecksumMismatchError, SizeMismatchError, FileTooLargeError, DownloadTimeoutError,
+ * DownloadAbortedError or DownloadError. A hub model whose
  * config.json describes an architecture lcc cannot run raises UnsupportedModelError
  * before any weights are fetched.
  */
 export async function pullModel(nameOrHubId: string, options: PullOptions = {}): Promise<PulledModel> {
   checkOptions(options);
   const reference = requireModelReference(nameOrHubId, options.revision);
-  const hubUrl = hubBaseUrl(options.hubUrl);
   const folder = path.join(modelCacheDir(options.cacheDir), reference.folder);
-  const settings: DownloadSettings = {
-    hubOrigin: new URL(hubUrl).origin,
-    token: options.token === undefined ? process.env.HF_TOKEN || null : options.token,
-    fetch: options.fetch ?? globalThis.fetch,
-    signal: options.signal,
-    timeoutMs: options.timeoutMs ?? 30_000,
-    retries: options.retries ?? 3,
-    retryDelayMs: options.retryDelayMs ?? 1000,
-    onProgress: options.onProgress ?? (() => undefined),
-  };
 
   // A complete manifest whose files are all in place means there is nothing to do.
   // NOTE: a cached branch such as "main" is not compared with the hub's current commit;
@@ -134,6 +143,29 @@ export async function pullModel(nameOrHubId: string, options: PullOptions = {}):
       downloadedBytes: 0,
     };
   }
+
+  // Offline mode stops here, before the hub URL is even read.
+  if (options.offline ?? process.env.LCC_OFFLINE === "1") {
+    const switchedOn = options.offline === undefined ? "offline mode (LCC_OFFLINE=1)" : "offline mode (the offline option)";
+    const fix = options.offline === undefined ? "unset LCC_OFFLINE to pull it" : "pass offline: false to pull it";
+    throw new OfflineError(
+      `"${reference.name}" is not complete in the download cache ${modelCacheDir(options.cacheDir)}, and ${switchedOn} forbids downloads; ${fix}`,
+      { details: { name: reference.name, offline: true } },
+    );
+  }
+
+  const hubUrl = hubBaseUrl(options.hubUrl);
+  const settings: DownloadSettings = {
+    hubOrigin: new URL(hubUrl).origin,
+    token: options.token === undefined ? process.env.HF_TOKEN || null : options.token,
+    fetch: options.fetch ?? globalThis.fetch,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    retries: options.retries ?? 3,
+    retryDelayMs: options.retryDelayMs ?? 1000,
+    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+    onProgress: options.onProgress ?? (() => undefined),
+  };
 
   // NOTE: two processes pulling the same model at once share the `.part` files; the
   // checksum then fails and the pull has to be run again.

@@ -6,7 +6,7 @@
  * (the sha256) and `X-Linked-Size`. The storage server honours Range requests.
  *
  * Each file can be told to misbehave: close the connection midway, send altered bytes,
- * ignore ranges, or stall.
+ * ignore ranges, stall, or announce and send other sizes than its own.
  */
 
 import { createHash } from "node:crypto";
@@ -17,6 +17,18 @@ export interface ServedFile {
   readonly bytes: Buffer;
   /** Served through a redirect to the storage server, with the sha256 announced. */
   readonly lfs: boolean;
+}
+
+/** Sizes that the hub announces, or bytes it sends, in place of a file's own. */
+export interface SizeFault {
+  /** Content-Length sent in place of the body's length; null sends none, so the body is chunked. */
+  readonly contentLength?: number | null;
+  /** Total sent in Content-Range in place of the file's size. */
+  readonly rangeTotal?: number;
+  /** X-Linked-Size sent by the hub for an LFS file in place of the file's size. */
+  readonly linkedSize?: number;
+  /** Filler bytes sent after the file's bytes; Infinity keeps sending until the client disconnects. */
+  readonly extraBytes?: number;
 }
 
 export interface LoggedRequest {
@@ -42,6 +54,10 @@ export class TestHub {
   rangeSupport = true;
   /** Status sent for every hub request when set (e.g. 401), in place of the file. */
   forcedStatus: number | null = null;
+  /** Per file key: sizes announced or sent in place of the file's own. */
+  readonly sizeFaults = new Map<string, SizeFault>();
+  /** Per file key: body bytes handed to the socket, over all responses. */
+  readonly bytesSent = new Map<string, number>();
 
   private readonly hub = http.createServer((request, response) => this.serveHub(request, response));
   private readonly storage = http.createServer((request, response) => this.serveStorage(request, response));
@@ -111,7 +127,7 @@ export class TestHub {
         .writeHead(302, {
           location: `${this.storageUrl}/blobs/${encodeURIComponent(key)}`,
           "x-linked-etag": `"${announced}"`,
-          "x-linked-size": String(file.bytes.length),
+          "x-linked-size": String(this.sizeFaults.get(key)?.linkedSize ?? file.bytes.length),
           "x-repo-commit": "c0ffee0000000000000000000000000000000000",
           etag: `"${announced}"`,
         })
@@ -155,7 +171,8 @@ export class TestHub {
       bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
     }
 
-    // Step 2: the whole file or the requested range.
+    // Step 2: the whole file or the requested range, with the sizes a fault announces.
+    const fault = this.sizeFaults.get(key) ?? {};
     const range = ranges ? /^bytes=(\d+)-$/.exec(request.headers.range ?? "") : null;
     let status = 200;
     let start = 0;
@@ -166,10 +183,12 @@ export class TestHub {
         return;
       }
       status = 206;
-      headers = { ...headers, "content-range": `bytes ${start}-${bytes.length - 1}/${bytes.length}` };
+      headers = { ...headers, "content-range": `bytes ${start}-${bytes.length - 1}/${fault.rangeTotal ?? bytes.length}` };
     }
     const body = bytes.subarray(start);
-    response.writeHead(status, { ...headers, "content-length": String(body.length), "accept-ranges": ranges ? "bytes" : "none" });
+    const contentLength = fault.contentLength === undefined ? body.length : fault.contentLength;
+    if (contentLength !== null) headers = { ...headers, "content-length": String(contentLength) };
+    response.writeHead(status, { ...headers, "accept-ranges": ranges ? "bytes" : "none" });
 
     // Step 3: apply the configured failure, if any.
     if (this.stalled.has(key)) return;
@@ -180,6 +199,46 @@ export class TestHub {
       setTimeout(() => response.socket?.destroy(), 50);
       return;
     }
+    if (fault.extraBytes !== undefined) {
+      void this.sendWithFiller(key, response, body, fault.extraBytes);
+      return;
+    }
+    this.countSent(key, body.length);
     response.end(body);
+  }
+
+  private countSent(key: string, bytes: number): void {
+    this.bytesSent.set(key, (this.bytesSent.get(key) ?? 0) + bytes);
+  }
+
+  /** Sends `body` and then `extraBytes` filler bytes, waiting for the socket to drain, until done or the client disconnects. */
+  private async sendWithFiller(key: string, response: http.ServerResponse, body: Buffer, extraBytes: number): Promise<void> {
+    let closed = false;
+    response.on("close", () => {
+      closed = true;
+    });
+    const write = async (chunk: Buffer): Promise<void> => {
+      this.countSent(key, chunk.length);
+      if (response.write(chunk)) return;
+      await new Promise<void>((resolve) => {
+        const settle = () => {
+          response.off("drain", settle);
+          response.off("close", settle);
+          resolve();
+        };
+        response.on("drain", settle);
+        response.on("close", settle);
+      });
+    };
+
+    await write(body);
+    const filler = Buffer.alloc(64 * 1024, 0x5a);
+    let remaining = extraBytes;
+    while (!closed && remaining > 0) {
+      const chunk = remaining >= filler.length ? filler : filler.subarray(0, remaining);
+      await write(chunk);
+      remaining -= chunk.length;
+    }
+    if (!closed) response.end();
   }
 }
