@@ -7,7 +7,7 @@
 import { MemoryFormatError, MemoryModelMismatchError } from "@lcc/artifact";
 import { CompileInputError, QueryPoolError } from "@lcc/compiler";
 import { ContextLengthError } from "@lcc/models";
-import { EngineClosedError, MemoryNotFoundError, MemoryTooLargeError, QueueFullError } from "@lcc/serving";
+import { EngineClosedError, MemoryEvictedError, MemoryNotFoundError, MemoryTooLargeError, QueueFullError } from "@lcc/serving";
 import { InvalidArgumentError, LccError } from "@lcc/tensor";
 
 /** Values of `error.type` in a response body. */
@@ -82,6 +82,15 @@ const FASTIFY_ERRORS: Readonly<Record<string, { status: number; code: string; me
   },
 };
 
+/** The engine's message names its library API (addMemory); the HTTP API's clients need its endpoints. */
+function memoryNotFoundMessage(error: MemoryNotFoundError): string {
+  const id = typeof error.details.id === "string" ? error.details.id : "(unknown)";
+  if (error instanceof MemoryEvictedError) {
+    return `the memory ${id} was evicted from the memory cache and cannot be read again from a file; upload it again with POST /v1/memories (a server with a memory folder reads evicted memories from their files)`;
+  }
+  return `no memory with id ${id} exists on this server; upload it with POST /v1/memories or list them with GET /v1/memories`;
+}
+
 /**
  * Maps any error a handler throws to the status and body the API sends. Errors that are
  * not expected (status 500) get a generic message, so that no internal detail leaks; the
@@ -103,7 +112,13 @@ export function toApiError(error: unknown, limits: { readonly bodyLimitBytes?: n
       });
     }
     if (error instanceof MemoryNotFoundError) {
-      return new ApiError(message, { status: 404, type: "not_found_error", code: "memory_not_found", param: "memories", cause: error });
+      return new ApiError(memoryNotFoundMessage(error), {
+        status: 404,
+        type: "not_found_error",
+        code: "memory_not_found",
+        param: "memories",
+        cause: error,
+      });
     }
     if (error instanceof MemoryModelMismatchError) {
       return new ApiError(message, { status: 400, type: "invalid_request_error", code: "memory_model_mismatch", cause: error });

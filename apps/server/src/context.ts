@@ -7,6 +7,7 @@ import type { Engine } from "@lcc/serving";
 import type { FastifyBaseLogger } from "fastify";
 import type { CompileJobs } from "./compile/jobs.js";
 import type { MemoryRegistry } from "./memories/registry.js";
+import type { UploadSlots } from "./memories/upload-slots.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerLimits } from "./options.js";
 
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly startedAt: number;
   readonly limits: ServerLimits;
   readonly memories: MemoryRegistry;
+  /** The bound on memory uploads in progress (limits.maxConcurrentUploads). */
+  readonly uploads: UploadSlots;
   readonly jobs: CompileJobs;
   readonly metrics: ServerMetrics;
   readonly log: FastifyBaseLogger;

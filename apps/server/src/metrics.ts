@@ -14,6 +14,7 @@ export interface MetricSources {
   readonly queue: () => { readonly running: number; readonly queued: number };
   readonly compileJobs: () => Record<CompileJobStatus, number>;
   readonly memories: () => { readonly count: number; readonly cachedBytes: number };
+  readonly uploadsInProgress: () => number;
 }
 
 export class ServerMetrics {
@@ -95,6 +96,14 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(sources.memories().count);
+      },
+    });
+    new Gauge({
+      name: "lcc_memory_uploads_in_progress",
+      help: "Memory uploads being received or processed now.",
+      registers,
+      collect() {
+        this.set(sources.uploadsInProgress());
       },
     });
     new Gauge({

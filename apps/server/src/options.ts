@@ -15,6 +15,11 @@ export interface ServerLimits {
   readonly bodyLimitBytes: number;
   /** Largest memory file a POST /v1/memories may upload, in bytes. Example: 268_435_456 (256 MiB). */
   readonly memoryUploadLimitBytes: number;
+  /**
+   * Uploads (POST /v1/memories) received or processed at once; one more gets status 429.
+   * Each buffers up to memoryUploadLimitBytes, and more while its memory is decoded. Example: 2.
+   */
+  readonly maxConcurrentUploads: number;
   /** Largest max_tokens a chat completion may request, and the default when it sets none. Example: 512. */
   readonly maxTokens: number;
   /** Milliseconds a chat completion may take from arrival to its last token, queue wait included. Example: 120_000. */
@@ -38,6 +43,7 @@ export interface ServerLimits {
 export const DEFAULT_LIMITS: ServerLimits = Object.freeze({
   bodyLimitBytes: 1 << 20,
   memoryUploadLimitBytes: 256 << 20,
+  maxConcurrentUploads: 2,
   maxTokens: 512,
   requestTimeoutMs: 120_000,
   maxConcurrent: 4,

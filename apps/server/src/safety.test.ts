@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { ResolvedModel } from "@lcc/models";
@@ -129,9 +130,71 @@ describe("errors and limits", () => {
     const response = await requestJson(`${test.url}/v1/chat/completions`, "POST", chatRequest("Hi", { memories: [unknown] }), AUTH);
     const error = expectError(response, 404, "not_found_error", "memory_not_found");
     expect(error.param).toBe("memories");
-    expect(error.message).toContain(unknown);
+    expect(error.message).toBe(
+      `no memory with id ${unknown} exists on this server; upload it with POST /v1/memories or list them with GET /v1/memories`,
+    );
     const described = await requestJson(`${test.url}/v1/memories/${unknown}`, "GET", undefined, AUTH);
     expectError(described, 404, "not_found_error", "memory_not_found");
+    await expectServesNormally();
+  });
+
+  it("rejects a text/plain body with 415", async () => {
+    for (const endpoint of ["/v1/chat/completions", "/v1/memories/compile"]) {
+      const response = await requestJson(`${test.url}${endpoint}`, "POST", JSON.stringify(chatRequest("Hi")), {
+        ...AUTH,
+        "content-type": "text/plain",
+      });
+      expectError(response, 415, "invalid_request_error", "unsupported_media_type");
+    }
+    await expectServesNormally();
+  });
+
+  it("removes __proto__ and constructor.prototype keys", async () => {
+    // Valid JSON whose keys could replace a prototype: the keys are dropped and the rest is read.
+    const body =
+      '{"__proto__": {"max_tokens": 1, "polluted": true}, "constructor": {"prototype": {"polluted": true}}, ' +
+      '"model": "stories260K", "max_tokens": 3, "ignore_eos": true, "temperature": 0, ' +
+      '"messages": [{"role": "user", "content": "Mia had a cat", "__proto__": {"content": "ignored"}}]}';
+    const response = await requestJson<{ usage: { prompt_tokens: number; completion_tokens: number } }>(
+      `${test.url}/v1/chat/completions`,
+      "POST",
+      body,
+      AUTH,
+    );
+    const plain = await requestJson<{ usage: { prompt_tokens: number } }>(
+      `${test.url}/v1/chat/completions`,
+      "POST",
+      chatRequest("Mia had a cat", { max_tokens: 3, ignore_eos: true }),
+      AUTH,
+    );
+    expect(response.status).toBe(200);
+    expect(response.body.usage.completion_tokens).toBe(3);
+    expect(response.body.usage.prompt_tokens).toBe(plain.body.usage.prompt_tokens);
+    expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).max_tokens).toBeUndefined();
+  });
+
+  it("answers a URL beyond the header limit with 431 in the error shape", async () => {
+    const response = await rawRequest("GET", `/v1/memories/${"a".repeat(http.maxHeaderSize + 1)}`);
+    const error = expectError(response, 431, "invalid_request_error", "headers_too_large");
+    expect(error.message).toContain(`limit of ${http.maxHeaderSize} bytes`);
+    await expectServesNormally();
+  });
+
+  it("answers bytes that are not HTTP with 400 in the error shape", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ host: "127.0.0.1", port: Number(new URL(test.url).port) }, () => socket.write("HELLO THERE\r\n\r\n"));
+      let received = "";
+      socket.setEncoding("utf8").on("data", (chunk: string) => {
+        received += chunk;
+      });
+      socket.on("close", () => resolve(received));
+      socket.on("error", reject);
+    });
+    const [head, body] = raw.split("\r\n\r\n");
+    expect(head?.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    expect(head).toMatch(/^connection: close$/m);
+    expectError({ status: 400, body: JSON.parse(body ?? "") }, 400, "invalid_request_error", "invalid_http");
     await expectServesNormally();
   });
 

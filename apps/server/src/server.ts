@@ -10,6 +10,7 @@ import { Engine, type EngineModel } from "@lcc/serving";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { ApiError, toApiError } from "./api-error.js";
 import { BearerAuth } from "./auth.js";
+import { clientErrorHandler } from "./client-error.js";
 import { registerChatRoutes } from "./chat/route.js";
 import { CompileJobs } from "./compile/jobs.js";
 import { registerCompileRoutes } from "./compile/routes.js";
@@ -17,6 +18,7 @@ import type { ServerContext } from "./context.js";
 import { MemoryDirectory } from "./memories/directory.js";
 import { MemoryRegistry } from "./memories/registry.js";
 import { registerMemoryRoutes } from "./memories/routes.js";
+import { UploadSlots } from "./memories/upload-slots.js";
 import { ServerMetrics } from "./metrics.js";
 import { registerOpsRoutes } from "./ops-routes.js";
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from "./options.js";
@@ -102,7 +104,17 @@ export async function createServer(options: ServerOptions): Promise<LccServer> {
     requestTimeout: limits.requestTimeoutMs,
     // The onRequest hook returns 503 during shutdown instead, in the API's error shape.
     return503OnClosing: false,
+    // A "__proto__" key, or a "constructor" key holding a "prototype", is valid JSON but
+    // could replace an object's prototype; such keys are removed and the rest is read.
+    onProtoPoisoning: "remove",
+    onConstructorPoisoning: "remove",
+    // Requests that Node rejects before routing (URL and headers too large, too slow) also
+    // get the API's error shape.
+    clientErrorHandler,
   });
+  // Every endpoint with a body takes JSON or, for uploads, raw bytes; fastify's default
+  // text/plain parser would hand a JSON endpoint a string instead of answering 415.
+  app.removeContentTypeParser("text/plain");
 
   // The model and the engine.
   const model: EngineModel =
@@ -129,10 +141,12 @@ export async function createServer(options: ServerOptions): Promise<LccServer> {
       log: app.log,
       producerVersion: VERSION,
     });
+    const uploads = new UploadSlots(limits.maxConcurrentUploads);
     const metrics = new ServerMetrics({
       queue: () => engine.queueStats(),
       compileJobs: () => jobs.counts(),
       memories: () => ({ count: engine.memories().length, cachedBytes: engine.memoryCacheStats().bytes }),
+      uploadsInProgress: () => uploads.inProgress,
     });
     const context: ServerContext = {
       engine,
@@ -140,6 +154,7 @@ export async function createServer(options: ServerOptions): Promise<LccServer> {
       startedAt: Math.floor(Date.now() / 1000),
       limits,
       memories,
+      uploads,
       jobs,
       metrics,
       log: app.log,

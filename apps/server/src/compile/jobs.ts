@@ -8,12 +8,13 @@
 import { type ModelFingerprint, encodeMemory } from "@lcc/artifact";
 import { CompileAbortedError, type CompileProgress, compileContext, toMemoryArtifact } from "@lcc/compiler";
 import type { LoadedModel } from "@lcc/models";
-import { LccError, type SessionOptions } from "@lcc/tensor";
+import type { SessionOptions } from "@lcc/tensor";
 import type { FastifyBaseLogger } from "fastify";
-import { ApiError, type ApiErrorBody, toApiError } from "../api-error.js";
+import { ApiError, type ApiErrorBody } from "../api-error.js";
 import { newJobId } from "../ids.js";
 import type { MemoryRegistry } from "../memories/registry.js";
 import type { ServerLimits } from "../options.js";
+import { jobErrorOf } from "./job-error.js";
 import type { CompileSubmission } from "./request.js";
 
 export const COMPILE_JOB_STATUSES = Object.freeze(["queued", "running", "succeeded", "failed", "cancelled"] as const);
@@ -148,6 +149,11 @@ export class CompileJobs {
     return this.view(job);
   }
 
+  /** Returns every job still known (queued, running, or among the kept finished ones), newest first. */
+  list(): CompileJobObject[] {
+    return [...this.jobs.values()].reverse().map((job) => this.view(job));
+  }
+
   get(id: string): CompileJobObject | undefined {
     const job = this.jobs.get(id);
     return job === undefined ? undefined : this.view(job);
@@ -252,13 +258,10 @@ export class CompileJobs {
         this.finish(job, "cancelled");
         return;
       }
-      // Errors of the lcc packages explain themselves; anything else is reported generically.
-      const apiError = toApiError(error);
-      job.error =
-        apiError.status === 500 && LccError.isInstance(error)
-          ? { message: error.message, type: "server_error", param: null, code: error.name }
-          : apiError.body().error;
-      log.error({ jobId: job.id, err: error }, "compile job failed");
+      const failure = jobErrorOf(error, job.id);
+      job.error = failure.error;
+      if (failure.unexpected) log.error({ jobId: job.id, err: error }, "compile job failed");
+      else log.warn({ jobId: job.id, code: failure.error.code, message: failure.error.message }, "compile job failed");
       this.finish(job, "failed");
     }
   }

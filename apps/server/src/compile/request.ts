@@ -6,10 +6,12 @@
 
 import { STORAGE_DTYPES, type StorageDType } from "@lcc/artifact";
 import { type CompileOptions, getQueryPool, hasQueryPool, listQueryPools, resolveCompileOptions } from "@lcc/compiler";
-import type { TextTokenizer } from "@lcc/models";
+import type { LlamaConfig, TextTokenizer } from "@lcc/models";
 import { InvalidArgumentError, LccError } from "@lcc/tensor";
 import { ApiError } from "../api-error.js";
 import type { ServerLimits } from "../options.js";
+import { WINDOW_OPTIONS, checkBufferInit, checkWindow } from "./model-checks.js";
+import { FILE_OPTION_NAMES, OPTION_NAMES, knownOptionNames, toApiNames } from "./option-names.js";
 
 /** A compile request after validation, ready to run. */
 export interface CompileSubmission {
@@ -26,48 +28,13 @@ export interface CompileSubmission {
   readonly includeSource: boolean;
 }
 
-/** API option names and the compiler's names. */
-const OPTION_NAMES: Readonly<Record<string, keyof CompileOptions>> = Object.freeze({
-  ratio: "ratio",
-  steps: "steps",
-  learning_rate: "learningRate",
-  schedule: "schedule",
-  warmup_steps: "warmupSteps",
-  clip_norm: "clipNorm",
-  weight_decay: "weightDecay",
-  seed: "seed",
-  lora_rank: "loraRank",
-  lora_alpha: "loraAlpha",
-  lora_targets: "loraTargets",
-  buffer_init: "bufferInit",
-  train_buffer: "trainBuffer",
-  reconstruction_loss: "reconstructionLoss",
-  regularisation_loss: "regularisationLoss",
-  queries: "queries",
-  answer_tokens: "answerTokens",
-  segment_tokens: "segmentTokens",
-  held_out_queries: "heldOutQueries",
-  early_stop_patience: "earlyStopPatience",
-  evaluate_every: "evaluateEvery",
-  max_seconds: "maxSeconds",
-});
-
-/** Options of the memory file rather than of the compiler. */
-const FILE_OPTION_NAMES = Object.freeze(["query_pool", "dtype", "include_source"]);
-
 const DEFAULT_QUERY_POOL = "story-openings";
 const DEFAULT_DTYPE: StorageDType = "float16";
 
-/** Rewrites the compiler's option names at the start of its messages to the API's names. */
-function apiNames(message: string): string {
-  for (const [apiName, compilerName] of Object.entries(OPTION_NAMES)) {
-    if (message.startsWith(`${compilerName} `)) return `options.${apiName}${message.slice(compilerName.length)}`;
-  }
-  return message;
-}
-
 export interface CompileRequestContext {
   readonly tokenizer: TextTokenizer;
+  /** The served model's configuration: its vocabulary and context window. */
+  readonly config: LlamaConfig;
   readonly limits: ServerLimits;
   /** onnxruntime intra-op threads of the compile sessions; 0 lets onnxruntime choose. */
   readonly threads: number;
@@ -111,13 +78,10 @@ export async function parseCompileRequest(body: unknown, context: CompileRequest
   } else {
     for (const [name, value] of Object.entries(given)) {
       if (value === undefined || value === null) continue;
-      const compilerName = OPTION_NAMES[name];
+      const compilerName = OPTION_NAMES.get(name);
       if (compilerName !== undefined) overrides[compilerName] = value;
       else if (!FILE_OPTION_NAMES.includes(name)) {
-        problem(
-          `options.${name}`,
-          `unknown compile option ${JSON.stringify(name)}; known options are ${[...Object.keys(OPTION_NAMES), ...FILE_OPTION_NAMES].join(", ")}`,
-        );
+        problem(`options.${name}`, `unknown compile option ${JSON.stringify(name)}; known options are ${knownOptionNames().join(", ")}`);
       }
     }
     const options = given as { query_pool?: unknown; dtype?: unknown; include_source?: unknown };
@@ -151,23 +115,49 @@ export async function parseCompileRequest(body: unknown, context: CompileRequest
   if (maxSeconds === undefined || maxSeconds === 0) overrides.maxSeconds = limits.maxCompileSeconds;
   overrides.threads = context.threads;
 
-  // The compiler's own checks of the options.
+  // The compiler's own checks of the options. When some options are invalid, the others
+  // are resolved again without them, so that the checks below still cover the others.
   let options: CompileOptions | null = null;
+  let checkable: CompileOptions | null = null;
+  const rejected = new Set<keyof CompileOptions>();
   try {
     options = resolveCompileOptions(overrides as Partial<CompileOptions>);
+    checkable = options;
   } catch (error) {
     if (!(error instanceof InvalidArgumentError)) throw error;
     const listed = (error.details.problems as string[] | undefined) ?? [error.message];
-    for (const message of listed) problem("options", apiNames(message));
+    let attributed = true;
+    for (const listedMessage of listed) {
+      const { message, option } = toApiNames(listedMessage);
+      const compilerName = option === null ? undefined : OPTION_NAMES.get(option);
+      if (compilerName === undefined) attributed = false;
+      else rejected.add(compilerName);
+      problem(option === null ? "options" : `options.${option}`, message);
+    }
+    if (attributed) {
+      const others = Object.fromEntries(Object.entries(overrides).filter(([name]) => !rejected.has(name as keyof CompileOptions)));
+      try {
+        checkable = resolveCompileOptions(others as Partial<CompileOptions>);
+      } catch {
+        checkable = null;
+      }
+    }
   }
+  const valid = (...names: (keyof CompileOptions)[]) => names.every((name) => !rejected.has(name));
 
-  // Checks that need the options: the text against the ratio, the pool against the query count.
+  // Checks that need the options: the text against the ratio and the model, the pool against
+  // the query count. Each runs only when the options it reads are valid.
   let queryPool: number[][] = [];
-  if (options !== null) {
-    if (contextIds.length > 0 && contextIds.length < options.ratio) {
+  if (checkable !== null) {
+    const found = [...checkBufferInit(checkable, context.config)];
+    if (valid(...WINDOW_OPTIONS)) found.push(...checkWindow(contextIds.length, checkable, context.config));
+    for (const entry of found) {
+      if (!problems.some((known) => known.param === entry.param)) problem(entry.param, entry.message);
+    }
+    if (valid("ratio") && contextIds.length > 0 && contextIds.length < checkable.ratio) {
       problem(
         "text",
-        `text has ${contextIds.length} tokens, fewer than the compression ratio ${options.ratio}; send a longer text or a lower options.ratio`,
+        `text has ${contextIds.length} tokens, fewer than the compression ratio ${checkable.ratio}; send a longer text or a lower options.ratio`,
       );
     }
     const entries = await getQueryPool(queryPoolName).catch((error: unknown) => {
@@ -175,8 +165,8 @@ export async function parseCompileRequest(body: unknown, context: CompileRequest
       return [] as readonly string[];
     });
     queryPool = entries.map((entry) => context.tokenizer.encode(entry, { addBos: false }));
-    const needed = options.queries > 0 ? options.queries + options.heldOutQueries : 0;
-    if (entries.length > 0 && queryPool.length < needed) {
+    const needed = checkable.queries > 0 ? checkable.queries + checkable.heldOutQueries : 0;
+    if (valid("queries", "heldOutQueries") && entries.length > 0 && queryPool.length < needed) {
       problem(
         "options.queries",
         `the query pool ${queryPoolName} has ${queryPool.length} entries but options.queries + options.held_out_queries is ${needed}; ask for fewer queries`,

@@ -34,11 +34,26 @@ export function registerCompileRoutes(app: FastifyInstance, context: ServerConte
   app.post("/v1/memories/compile", async (request, reply) => {
     const submission = await parseCompileRequest(request.body, {
       tokenizer: context.engine.tokenizer,
+      config: context.engine.config,
       limits: context.limits,
       threads: routeOptions.threads,
     });
     const job = jobs.submit(submission);
     reply.code(202).header("location", `/v1/memories/compile/${job.id}`).send(job);
+  });
+
+  // A static route, so that "compile" never reaches the memory routes as a memory id.
+  app.get("/v1/memories/compile", async () => {
+    return { object: "list", data: jobs.list() };
+  });
+
+  app.delete("/v1/memories/compile", async () => {
+    throw new ApiError("DELETE /v1/memories/compile is not supported; cancel one job with DELETE /v1/memories/compile/{job}", {
+      status: 405,
+      type: "invalid_request_error",
+      code: "method_not_allowed",
+      headers: { allow: "GET, POST" },
+    });
   });
 
   app.get<{ Params: { job: string } }>("/v1/memories/compile/:job", async (request) => {

@@ -3,7 +3,7 @@
  */
 
 import type { MemoryInfo } from "@lcc/serving";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../api-error.js";
 import type { ServerContext } from "../context.js";
 import { checkMemoryId } from "../ids.js";
@@ -32,16 +32,28 @@ function notFound(id: string): ApiError {
 }
 
 export function registerMemoryRoutes(app: FastifyInstance, context: ServerContext): void {
-  const { memories, limits } = context;
+  const { memories, limits, uploads } = context;
 
   // Uploads take raw bytes, with their own, larger body limit; the parser is scoped to this route.
+  // A slot of context.uploads is taken before the body is read, and freed when the
+  // response ends or the connection closes.
+  const takeUploadSlot = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      reply.raw.once("close", uploads.take());
+    } catch (error) {
+      request.log.warn({ inProgress: uploads.inProgress, limit: uploads.limit }, "memory upload rejected: too many uploads in progress");
+      throw error;
+    }
+  };
+
   app.register(async (scope) => {
     scope.addContentTypeParser(
       "application/octet-stream",
       { parseAs: "buffer", bodyLimit: limits.memoryUploadLimitBytes },
       (_request, body, done) => done(null, body),
     );
-    scope.post("/v1/memories", { bodyLimit: limits.memoryUploadLimitBytes }, async (request, reply) => {
+    const routeOptions = { bodyLimit: limits.memoryUploadLimitBytes, onRequest: takeUploadSlot };
+    scope.post("/v1/memories", routeOptions, async (request, reply) => {
       if (!Buffer.isBuffer(request.body)) {
         throw new ApiError("send the bytes of a memory file (.lccm) as the body, with content-type application/octet-stream", {
           status: 415,
