@@ -19,6 +19,7 @@ interface ServeOptions {
   requestTimeout: number;
   bodyLimit: number;
   uploadLimit: number;
+  maxUploads: number;
   memoryCacheBytes: number;
   maxCompileJobs: number;
   maxCompileTokens: number;
@@ -76,6 +77,12 @@ export function registerServe(program: Command): void {
       DEFAULT_LIMITS.memoryUploadLimitBytes,
     )
     .option(
+      "--max-uploads <count>",
+      "memory uploads received at once; more get HTTP 429",
+      integerOption("--max-uploads", 1),
+      DEFAULT_LIMITS.maxConcurrentUploads,
+    )
+    .option(
       "--memory-cache-bytes <bytes>",
       "bytes of decoded memories kept in memory",
       integerOption("--memory-cache-bytes", 1),
@@ -123,6 +130,7 @@ async function serve(options: ServeOptions): Promise<void> {
     requestTimeoutMs: options.requestTimeout * 1000,
     bodyLimitBytes: options.bodyLimit,
     memoryUploadLimitBytes: options.uploadLimit,
+    maxConcurrentUploads: options.maxUploads,
     maxMemoryBytes: options.memoryCacheBytes,
     maxCompileJobs: options.maxCompileJobs,
     maxCompileTokens: options.maxCompileTokens,
