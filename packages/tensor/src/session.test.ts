@@ -39,6 +39,23 @@ describe("Session", () => {
     await second.dispose();
   });
 
+  it("stores large weights as external data", async () => {
+    // y = x @ W with W [64, 32] (8 KiB, above the 1 KiB inline threshold), W[i][j] = i - j.
+    const g = new Graph("external");
+    const x = g.input("x", "float32", [1, 64]);
+    const w = g.initializer("w", Tensor.float32([64, 32], Array.from({ length: 64 * 32 }, (_, k) => Math.floor(k / 32) - (k % 32))));
+    g.output(ops.matmul(x, w), "y");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "lcc-external-"));
+    const session = await Session.create(g, { cacheDir: dir });
+    const files = await readdir(path.join(dir, session.contentHash));
+    expect(files.sort()).toEqual(["model.onnx", "model.onnx.data"]);
+    const ones = Tensor.float32([1, 64], new Array(64).fill(1));
+    const { y } = await session.run({ x: ones });
+    // Column j sums i - j over i = 0..63: 2016 - 64 j.
+    expect(Array.from(y?.data as Float32Array)).toEqual(Array.from({ length: 32 }, (_, j) => 2016 - 64 * j));
+    await session.dispose();
+  });
+
   it("lists every feed problem at once", async () => {
     const session = await Session.create(affineGraph(), { cacheDir: null });
     await expect(session.run({ z: Tensor.float32([1, 3]) })).rejects.toThrow(SessionInputError);

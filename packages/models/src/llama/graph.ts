@@ -170,7 +170,7 @@ export function llamaForward(parameters: LlamaParameters, inputs: ForwardInputs)
   const cosK = ops.squeeze(cos, [2]); // [B, 1, T, Dh]
   const sinK = ops.squeeze(sin, [2]); // [B, 1, T, Dh]
 
-  // Causal mask by position: a query sees the keys whose position is not after its own.
+  // Causal mask by position: a query attends to the keys whose position is not after its own.
   const keyPositions = inputs.past === null ? inputs.positions : ops.concat([inputs.past.positions, inputs.positions], 1); // [B, S]
   const visible = ops.lessOrEqual(ops.unsqueeze(keyPositions, [1, 2, 3]), ops.unsqueeze(inputs.positions, [1, 2, 4])); // [B, 1, 1, T, S]
   const mask = ops.where(visible, g.scalar(0, dtype), g.scalar(dtype === "float32" ? -3.0e38 : -1.0e300, dtype)); // [B, 1, 1, T, S]

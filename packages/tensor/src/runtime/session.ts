@@ -1,7 +1,7 @@
 /**
  * The onnxruntime-node session layer: create, run, dispose.
  *
- * Feeds are checked against the graph's declared inputs before onnxruntime sees them,
+ * Feeds are checked against the graph's declared inputs before they reach onnxruntime,
  * so a wrong name, dtype or shape gives one SessionInputError listing every problem.
  */
 
@@ -64,7 +64,7 @@ export class Session {
     readonly contentHash: string,
   ) {}
 
-  /** Builds a session for `graph`, reusing the on-disk cache when it holds the same content. */
+  /** Builds a session for `graph`, reusing the on-disk cache entry with the same content hash. */
   static async create(graph: Graph, options: SessionOptions = {}): Promise<Session> {
     const threads = options.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0) throw new InvalidArgumentError(`threads must be a non-negative integer, got ${threads}`);
