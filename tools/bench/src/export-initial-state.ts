@@ -18,6 +18,7 @@ export const GOLDEN_OPTIONS: Partial<CompileOptions> = Object.freeze({
   learningRate: 1e-2,
   queries: 4,
   answerTokens: 25,
+  answerTemperature: 0,
   queryTokens: 8,
   seed: 0,
   threads: 1,

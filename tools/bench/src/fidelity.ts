@@ -13,8 +13,9 @@ import { type StoryFidelity, evaluateStory, summarise } from "@lcc/evaluation";
 import { LanguageModel, loadModel } from "@lcc/models";
 
 const VARIANTS = {
-  "memory (KL reconstruction)": { reconstructionLoss: "kl", steps: 100, queries: 64 },
-  "memory (gold CE reconstruction)": { reconstructionLoss: "ce", steps: 100, queries: 64 },
+  "memory (KL reconstruction)": { reconstructionLoss: "kl", steps: 100, queries: 64, answerTemperature: 0 },
+  "memory (KL, sampled answers)": { reconstructionLoss: "kl", steps: 100, queries: 64, answerTemperature: 1 },
+  "memory (gold CE reconstruction)": { reconstructionLoss: "ce", steps: 100, queries: 64, answerTemperature: 0 },
 } as const;
 
 export async function runFidelityBenchmark(): Promise<string> {

@@ -9,11 +9,10 @@ import { evaluateStory, summarise, type StoryFidelity } from "@lcc/evaluation";
 import { LanguageModel, loadModel } from "@lcc/models";
 
 const RECIPES: Record<string, Partial<CompileOptions>> = {
-  "default (100 steps, 64 q, 24 ans)": {},
-  "48-token answers": { answerTokens: 48 },
-  "cosine 2e-2, warm-up 10": { schedule: "cosine", learningRate: 2e-2, warmupSteps: 10 },
-  "50 steps": { steps: 50 },
-  "LoRA on MLP too": { loraTargets: ["q", "k", "v", "o", "gate", "up", "down"] },
+  "default (100 steps, 64 q, 24 ans, greedy)": {},
+  "sampled answers, T=1": { answerTemperature: 1 },
+  "sampled answers, T=1, 48 tokens": { answerTemperature: 1, answerTokens: 48 },
+  "sampled answers, T=1, 100 queries": { answerTemperature: 1, queries: 100 },
 };
 
 const [path, countText, ratioText] = process.argv.slice(2);
