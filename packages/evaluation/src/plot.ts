@@ -187,8 +187,10 @@ export function renderPlotSvg(plot: LinePlot): string {
   const style = PLOT_STYLE;
   const lines: string[] = [];
   lines.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}" font-family="${style.fontFamily}" fill="${style.text}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}" font-family="${style.fontFamily}" fill="${style.text}" role="img">`,
   );
+  // The title element is the plot's text alternative for screen readers.
+  lines.push(`<title>${escapeXml(layout.title.text)}</title>`);
   lines.push(`<rect width="${layout.width}" height="${layout.height}" fill="${style.background}"/>`);
   lines.push(
     `<text class="title" x="${round(layout.title.x)}" y="${layout.title.y}" font-size="${style.titleSize}" font-weight="bold" text-anchor="middle">${escapeXml(layout.title.text)}</text>`,
