@@ -27,7 +27,7 @@ export interface GroupShape {
   readonly weight: number;
   /** A held-out group: its loss is computed for early stopping but gets no gradient. */
   readonly heldOut?: boolean;
-  /** How the teacher distributions are fed; null when the loss reads gold tokens only. */
+  /** Layout of the teacher distributions fed to the graph; null when the loss reads gold tokens only. */
   readonly teacher: { readonly kind: "full" } | { readonly kind: "top-k"; readonly k: number } | null;
 }
 
@@ -106,7 +106,7 @@ function buildEncoder(model: LoadedModel, spec: Pick<StepGraphSpec, "contextToke
   return { graph, config, memoryKeys, memoryValues, bufferEmbeddings, loraInputs: lora.inputs, parameters, adapter: lora.adapter };
 }
 
-/** The encoder pass alone: context and buffer in, memory keys and values out. */
+/** Builds the encoder pass alone: context and buffer in, memory keys and values out. */
 export function buildEncoderGraph(model: LoadedModel, spec: Pick<StepGraphSpec, "contextTokens" | "bufferTokens" | "lora" | "dtype">): Graph {
   const parts = buildEncoder(model, spec, `${model.config.name}-encoder`);
   parts.memoryKeys.forEach((k, l) => {
@@ -118,7 +118,7 @@ export function buildEncoderGraph(model: LoadedModel, spec: Pick<StepGraphSpec, 
   return parts.graph;
 }
 
-/** The training step: encoder, reader over every sample group, weighted loss and gradients. */
+/** Builds the training step: encoder, reader over every sample group, weighted loss and gradients. */
 export function buildStepGraph(model: LoadedModel, spec: StepGraphSpec): { graph: Graph; wrt: Value[] } {
   const parts = buildEncoder(model, spec, `${model.config.name}-compile-step`);
   const { graph, config, parameters } = parts;

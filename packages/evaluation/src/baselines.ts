@@ -105,7 +105,7 @@ export async function baselinePrefix(
   }
 }
 
-/** The reader's prefix for a memory: θ's BOS sink, then the memory at its positions. */
+/** Returns the reader's prefix for a memory: θ's BOS sink, then the memory at its positions. */
 export function memoryPrefix(sink: KvCache, layers: readonly MemoryLayer[], positions: readonly number[]): ReaderPrefix {
   return { cache: memoryCache(sink, layers, positions), nextPosition: (positions.at(-1) ?? 0) + 1 };
 }

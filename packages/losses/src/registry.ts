@@ -10,7 +10,7 @@ export type TeacherTargets =
   | { readonly kind: "full"; readonly logProbabilities: Value } // [N, T, V]
   | { readonly kind: "top-k"; readonly ids: Value; readonly logProbabilities: Value }; // [N, T, k] each
 
-/** What a loss may read: the student's logits, the gold tokens and the teacher. */
+/** Inputs a loss may read: the student's logits, the gold tokens and the teacher. */
 export interface LossInputs {
   readonly logits: Value; // [N, T, V]
   readonly goldIds: Value; // [N, T] int64

@@ -66,7 +66,7 @@ export function mulDims(dims: readonly Dim[]): Dim {
   return terms.length === 1 ? (terms[0] as string) : terms.join("*");
 }
 
-/** The int64 values of a constant input, or undefined when it is not a constant. */
+/** Returns the int64 values of a constant input, or undefined when it is not a constant. */
 export function constantInts(value: Value | null | undefined): number[] | undefined {
   if (value === null || value === undefined || value.constant === undefined) return undefined;
   const data = value.constant.data;
@@ -100,7 +100,7 @@ export function intsAttr(attributes: Attributes, name: string): number[] | undef
 
 let fresh = 0;
 
-/** A new symbolic dimension for outputs whose size is only known at run time. */
+/** Returns a new symbolic dimension for outputs whose size is only known at run time. */
 export function freshDim(hint: string): string {
   fresh += 1;
   return `${hint}?${fresh}`;
