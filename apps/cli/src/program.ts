@@ -38,7 +38,7 @@ export function createProgram(): Command {
 /** Exit code of a run cancelled with Ctrl-C, as shells report a process ended by SIGINT. */
 export const CANCELLED_EXIT_CODE = 130;
 
-/** A file-system or network error from Node (ENOENT, EISDIR, EADDRINUSE, ...). */
+/** Tells whether `error` is a file-system or network error from Node (ENOENT, EISDIR, EADDRINUSE, ...). */
 function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === "string" && /^E[A-Z0-9]+$/.test((error as NodeJS.ErrnoException).code as string);
 }

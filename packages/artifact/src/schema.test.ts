@@ -26,9 +26,10 @@ function fieldNumbers(typeName: string): Record<string, number> {
 }
 
 describe("memory.proto", () => {
-  it("embedded copy matches the file", () => {
+  it("source is the package's memory.proto", () => {
     const file = readFileSync(path.join(packageRoot, "memory.proto"), "utf8");
     expect(MEMORY_PROTO_SOURCE).toBe(file);
+    expect(MEMORY_PROTO_SOURCE).toContain("package lcc.memory.v1;");
   });
 
   it("field numbers of format 1.0", () => {

@@ -18,7 +18,7 @@ interface Story {
 let stories260K: ResolvedModel;
 let stories: Story[];
 
-/** The context and query pool of the golden run (see tools/bench/src/export-initial-state.ts). */
+/** Builds the context and query pool of the golden run, as tools/bench/src/export-initial-state.ts does. */
 function goldenInputs(index: number): { context: number[]; pool: number[][] } {
   const story = stories[index] as Story;
   const ids = stories260K.tokenizer.encode(story.text, { addBos: true });

@@ -191,8 +191,11 @@ export async function compileSegment(job: SegmentJob): Promise<SegmentResult> {
   }
 
   // Step 2: the step graph, one group per sample length.
-  const teacherShape = (lossName: string): GroupShape["teacher"] =>
-    getLoss(lossName).needsTeacher ? (teacherOptions.topK === null ? { kind: "full" } : { kind: "top-k", k: teacherOptions.topK }) : null;
+  const teacherShape = (lossName: string): GroupShape["teacher"] => {
+    if (!getLoss(lossName).needsTeacher) return null;
+    if (teacherOptions.topK === null) return { kind: "full" };
+    return { kind: "top-k", k: teacherOptions.topK };
+  };
   const groups: { shape: GroupShape; samples: TrainingSample[] }[] = [
     {
       shape: { name: "reconstruction", samples: 1, tokens: samples.reconstruction.ids.length, loss: options.reconstructionLoss, weight: options.reconstructionWeight, teacher: teacherShape(options.reconstructionLoss) },

@@ -1,5 +1,5 @@
 /**
- * What a reader sees before the continuation: the memory, and the equal-budget baselines
+ * Prefixes a reader reads before the continuation: the memory, and the equal-budget baselines
  * that keep K key/value entries of the context in other ways.
  *
  * Legend: L context tokens (with BOS), K budget in entries, r ratio, Hkv heads, Dh head width.

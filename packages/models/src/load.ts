@@ -129,7 +129,7 @@ async function findLlama2cCheckpoint(folder: string): Promise<string> {
   return path.join(folder, checkpoints[0] as string);
 }
 
-/** The tokenizer beside a llama2.c checkpoint, in order of preference. */
+/** Loads the tokenizer beside a llama2.c checkpoint, trying the known file names in order of preference. */
 async function findTokenizer(folder: string, model: LoadedModel): Promise<TextTokenizer> {
   const entries = new Set(await readdir(folder));
   if (entries.has("tokenizer.json")) return TextTokenizer.fromFile(path.join(folder, "tokenizer.json"));

@@ -23,7 +23,7 @@ function cacheBytes(cache: KvCache): number {
   return [...cache.keys, ...cache.values].reduce((sum, t) => sum + t.data.byteLength, 0);
 }
 
-/** A memory of K positions with random keys and values; timing does not depend on their values. */
+/** Builds a memory of K positions with pseudo-random keys and values, because timing does not depend on their values. */
 function syntheticMemory(model: LoadedModel, K: number): MemoryLayer[] {
   const { numLayers, numKvHeads, headDim } = model.config;
   const make = (seed: number) => {

@@ -1,21 +1,2 @@
-/**
- * Locates read-only fixtures (models, reference cases) in the shared folder beside the
- * repository. Set LCC_SHARED to use another folder.
- */
-
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-/** Repository root: this file is apps/cli/src/test/shared.ts. */
-const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
-
-/** Returns the absolute path of a shared fixture, and throws if it does not exist. */
-export function sharedPath(...parts: string[]): string {
-  const root = process.env.LCC_SHARED ?? resolve(REPOSITORY_ROOT, "../shared");
-  const path = join(root, ...parts);
-  if (!existsSync(path)) {
-    throw new Error(`test fixture not found: ${path}; set LCC_SHARED to the folder that contains models/ and cases/`);
-  }
-  return path;
-}
+/** Shared fixtures (models, data, reference cases) for this package's tests. */
+export { sharedPath } from "@lcc/test-fixtures";

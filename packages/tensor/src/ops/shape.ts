@@ -478,7 +478,7 @@ export const ConstantOfShape: OpDefinition = {
   vjp: noGradient,
 };
 
-/** A tensor of zeros with the runtime shape and dtype of `like`. */
+/** Builds a tensor of zeros with the runtime shape and dtype of `like`. */
 export function zerosLike(like: Value): Value {
   const zero = new Tensor(like.dtype, [1]); // zero-filled, and the zero bit pattern for every dtype
   return like.graph.add(ConstantOfShape, [shapeOf(like)], { value: attr.tensor(zero) })[0] as Value;
